@@ -1,0 +1,200 @@
+"""Slots (the seats a window offers) and bookings (a resident's hold on one)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from venues.models import Procedure, ReceptionWindow, Venue
+
+
+class Slot(models.Model):
+    """One start time of one reception window; the counters are the seats, shared by procedures."""
+
+    venue = models.ForeignKey(Venue, verbose_name=_("会場"), on_delete=models.PROTECT, related_name="slots")
+    window = models.ForeignKey(
+        ReceptionWindow, verbose_name=_("受付時間帯"), on_delete=models.PROTECT, related_name="slots"
+    )
+    date = models.DateField(_("日付"))  # the JST date of `start`
+    start = models.DateTimeField(_("開始"))
+    end = models.DateTimeField(_("終了"))
+    capacity = models.PositiveSmallIntegerField(_("席数"))
+    reserved = models.PositiveSmallIntegerField(_("職員用の席"), default=0)
+    taken = models.PositiveSmallIntegerField(_("予約済み"), default=0)
+    active = models.BooleanField(
+        _("受付中"), default=True, help_text=_("窓口の変更や休業で外された枠は受け付けません")
+    )
+
+    class Meta:
+        ordering = ["start", "venue_id"]
+        verbose_name = _("予約枠")
+        verbose_name_plural = _("予約枠")
+        constraints = [
+            models.UniqueConstraint(fields=["window", "start"], name="slot_unique_per_window_start"),
+            models.CheckConstraint(condition=Q(taken__gte=0), name="slot_taken_not_negative"),
+            models.CheckConstraint(condition=Q(taken__lte=F("capacity")), name="slot_taken_within_capacity"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
+        ]
+        indexes = [
+            models.Index(fields=["venue", "date", "start"], name="slot_venue_date"),
+            models.Index(fields=["date"], name="slot_date"),
+        ]
+
+    def __str__(self) -> str:
+        from scheduler.clock import local
+
+        return f"{self.venue} {local(self.start):%Y-%m-%d %H:%M}"
+
+    @property
+    def online_remaining(self) -> int:
+        return max(0, self.capacity - self.reserved - self.taken)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.capacity - self.taken)
+
+
+class Booking(models.Model):
+    class Status(models.TextChoices):
+        CONFIRMED = "confirmed", _("予約済み")
+        CHECKED_IN = "checked_in", _("受付済み")
+        IN_SERVICE = "in_service", _("手続中")
+        DONE = "done", _("完了")
+        NO_SHOW = "no_show", _("来庁なし")
+        CANCELLED = "cancelled", _("取消")
+        CANCELLED_BY_VENUE = "cancelled_by_venue", _("会場都合の取消")
+
+    ACTIVE = (Status.CONFIRMED, Status.CHECKED_IN, Status.IN_SERVICE)
+
+    class Channel(models.TextChoices):
+        ONLINE = "online", _("オンライン")
+        STAFF = "staff", _("職員")
+        WALK_IN = "walk_in", _("当日受付")
+
+    reference = models.CharField(_("予約番号"), max_length=8, unique=True)
+    token_hash = models.CharField(max_length=64, editable=False)
+    venue = models.ForeignKey(
+        Venue, verbose_name=_("会場"), on_delete=models.PROTECT, related_name="bookings"
+    )
+    procedure = models.ForeignKey(
+        Procedure, verbose_name=_("手続"), on_delete=models.PROTECT, related_name="bookings"
+    )
+    slot = models.ForeignKey(
+        Slot, verbose_name=_("予約枠"), on_delete=models.PROTECT, related_name="bookings"
+    )
+    slot_count = models.PositiveSmallIntegerField(_("使用する枠の数"), default=1)
+    start = models.DateTimeField(_("開始"))
+    end = models.DateTimeField(_("終了"))
+    status = models.CharField(_("状態"), max_length=20, choices=Status.choices, default=Status.CONFIRMED)
+    channel = models.CharField(_("受付方法"), max_length=10, choices=Channel.choices, default=Channel.ONLINE)
+    name = models.CharField(_("氏名"), max_length=60, blank=True)
+    phone = models.CharField(_("電話番号"), max_length=11, blank=True)  # digits only
+    email = models.CharField(_("メール"), max_length=254, blank=True)  # lower-cased
+    answers = models.JSONField(_("確認事項への回答"), default=dict, blank=True)
+    language = models.CharField(_("言語"), max_length=5, default="ja")
+    created_at = models.DateTimeField(_("登録日時"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
+    erased_at = models.DateTimeField(_("個人情報消去日時"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["start", "id"]
+        verbose_name = _("予約")
+        verbose_name_plural = _("予約")
+        constraints = [
+            # One active booking per person and procedure, guarded by the database itself.
+            models.UniqueConstraint(
+                fields=["procedure", "phone"],
+                condition=Q(status__in=["confirmed", "checked_in", "in_service"]) & ~Q(phone=""),
+                name="booking_one_active_per_phone",
+            ),
+            models.UniqueConstraint(
+                fields=["procedure", "email"],
+                condition=Q(status__in=["confirmed", "checked_in", "in_service"]) & ~Q(email=""),
+                name="booking_one_active_per_email",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["venue", "start"], name="booking_venue_start"),
+            models.Index(fields=["status", "start"], name="booking_status_start"),
+            models.Index(fields=["phone"], name="booking_phone"),
+            models.Index(fields=["email"], name="booking_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class BookingEvent(models.Model):
+    """Every status change, with who and when."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(_("日時"))
+    from_status = models.CharField(_("変更前"), max_length=20, blank=True)
+    to_status = models.CharField(_("変更後"), max_length=20)
+    actor = models.ForeignKey(
+        "auth.User",
+        verbose_name=_("実施者"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_kind = models.CharField(_("実施者の種別"), max_length=10, default="resident")
+    note = models.CharField(_("メモ"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("予約の履歴")
+        verbose_name_plural = _("予約の履歴")
+
+    def __str__(self) -> str:
+        return f"{self.booking} {self.from_status or '∅'}→{self.to_status}"
+
+
+class Notification(models.Model):
+    """The outbox: written in the same transaction as the change, sent (once) after commit."""
+
+    class Kind(models.TextChoices):
+        CONFIRMED = "confirmed", _("予約確認")
+        RESCHEDULED = "rescheduled", _("変更確認")
+        CANCELLED = "cancelled", _("取消確認")
+        CANCELLED_BY_VENUE = "cancelled_by_venue", _("会場都合の取消")
+        REMINDER = "reminder", _("前日のお知らせ")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("送信待ち")
+        SENDING = "sending", _("送信中")
+        SENT = "sent", _("送信済み")
+        FAILED = "failed", _("送信失敗")
+        SKIPPED = "skipped", _("送信不要")
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(_("種類"), max_length=20, choices=Kind.choices)
+    dedupe_key = models.CharField(max_length=80, unique=True)
+    to_address = models.CharField(_("宛先"), max_length=254, blank=True)
+    language = models.CharField(_("言語"), max_length=5, default="ja")
+    subject = models.CharField(_("件名"), max_length=200, blank=True)
+    body_text = models.TextField(blank=True)  # cleared once sent: it may carry the manage token
+    body_html = models.TextField(blank=True)
+    note = models.CharField(_("メモ"), max_length=200, blank=True)
+    state = models.CharField(_("状態"), max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("試行回数"), default=0)
+    next_attempt_at = models.DateTimeField(_("次回試行"), null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(_("最後のエラー"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("作成日時"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("通知")
+        verbose_name_plural = _("通知")
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="notification_due")]
+
+    def __str__(self) -> str:
+        return f"{self.booking} {self.kind} ({self.state})"

@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from bookings import api as bookings_api
+from venues import api as venues_api
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    return JsonResponse({"code": "not_found", "detail": "No such API endpoint."}, status=404)
+
+
+api_v1 = [
+    path("procedures/", venues_api.ProcedureListApi.as_view(), name="procedures"),
+    path("venues/", venues_api.VenueListApi.as_view(), name="venues"),
+    path("venues/<str:venue>/calendar/", venues_api.VenueCalendarApi.as_view(), name="venue-calendar"),
+    path(
+        "venues/<str:venue>/availability/", bookings_api.AvailabilityApi.as_view(), name="venue-availability"
+    ),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^.*$", api_not_found),
+]
+
+urlpatterns = [
+    path("api/v1/", include((api_v1, "api"))),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,75 @@
+"""Reads of where-and-when data, raising the contract's errors for unknown codes."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db.models import QuerySet
+
+from scheduler import clock
+from scheduler.errors import InvalidRange, ProcedureNotOffered, UnknownProcedure, UnknownVenue
+
+from .models import Procedure, Venue
+
+
+def venue_get(code: str) -> Venue:
+    venue = Venue.objects.filter(code=str(code)[:40], is_active=True).first()
+    if venue is None:
+        raise UnknownVenue()
+    return venue
+
+
+def procedure_get(code: str | None) -> Procedure:
+    if not code:
+        raise UnknownProcedure("Give a procedure code (?procedure=…).")
+    procedure = Procedure.objects.filter(code=str(code)[:40]).first()
+    if procedure is None:
+        raise UnknownProcedure()
+    return procedure
+
+
+def venue_takes(venue: Venue, procedure: Procedure) -> bool:
+    return venue.procedures.filter(pk=procedure.pk).exists()
+
+
+def offered_procedure_get(venue: Venue, code: str | None) -> Procedure:
+    procedure = procedure_get(code)
+    if not venue_takes(venue, procedure):
+        raise ProcedureNotOffered()
+    return procedure
+
+
+def venue_list(*, procedure: Procedure | None = None) -> QuerySet[Venue]:
+    venues = Venue.objects.filter(is_active=True).prefetch_related("procedures")
+    if procedure is not None:
+        venues = venues.filter(procedures=procedure)
+    return venues.order_by("sort_order", "code")
+
+
+def horizon_end(venue: Venue, *, today: date | None = None) -> date:
+    return (today or clock.today()) + timedelta(days=venue.horizon_days)
+
+
+def parse_date(value: str | None, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10]) if len(str(value)) == 10 else _bad(name)
+    except ValueError:
+        return _bad(name)
+
+
+def _bad(name: str) -> date:
+    raise InvalidRange(f"`{name}` must be a date written YYYY-MM-DD.")
+
+
+def date_range(
+    raw_from: str | None, raw_to: str | None, *, default_from: date, default_to: date, max_days: int
+) -> tuple[date, date]:
+    first = parse_date(raw_from, "from") or default_from
+    last = parse_date(raw_to, "to") or default_to
+    if last < first:
+        raise InvalidRange("`to` comes before `from`.")
+    if (last - first).days + 1 > max_days:
+        raise InvalidRange(f"At most {max_days} days per request.")
+    return first, last

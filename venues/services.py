@@ -1,0 +1,153 @@
+"""Writes to where-and-when data: reference data loading (and, for staff, windows and closures)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.db import transaction
+
+from .models import Procedure, ReceptionWindow, Venue
+
+DATA_FILE = Path(__file__).resolve().parent / "data" / "nagano.yaml"
+
+
+@dataclass
+class LoadReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+
+def _parse_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int):  # YAML 1.1 reads 10:00 as sexagesimal 600
+        return time(value // 60, value % 60)
+    hour, minute = str(value).split(":")
+    return time(int(hour), int(minute))
+
+
+def _sync(obj: Any, values: dict[str, Any]) -> bool:
+    changed = False
+    for key, value in values.items():
+        if getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    return changed
+
+
+def _upsert(model: type, lookup: dict[str, Any], values: dict[str, Any], label: str, report: LoadReport):
+    obj = model.objects.filter(**lookup).first()
+    if obj is None:
+        obj = model.objects.create(**lookup, **values)
+        report.created.append(label)
+    elif _sync(obj, values):
+        obj.save()
+        report.updated.append(label)
+    else:
+        report.unchanged += 1
+    return obj
+
+
+def _sync_m2m(manager: Any, wanted: set[int], label: str, report: LoadReport) -> None:
+    current = set(manager.values_list("pk", flat=True))
+    if current != wanted:
+        manager.set(wanted)
+        if label not in report.created and label not in report.updated:
+            report.updated.append(label)
+
+
+def read_reference_data(path: Path = DATA_FILE) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@transaction.atomic
+def reference_data_load(
+    *, data: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None
+) -> LoadReport:
+    """Create or update procedures, venues and windows; idempotent. Counters stay as staff set them."""
+    data = data if data is not None else read_reference_data()
+    report = LoadReport()
+    say = progress or (lambda message: None)
+
+    procedures: dict[str, Procedure] = {}
+    for order, item in enumerate(data["procedures"]):
+        procedures[item["code"]] = _upsert(
+            Procedure,
+            {"code": item["code"]},
+            {
+                "name": item["name"],
+                "name_en": item["name_en"],
+                "summary": item.get("summary", ""),
+                "summary_en": item.get("summary_en", ""),
+                "duration_minutes": int(item.get("duration_minutes", 10)),
+                "sort_order": order,
+            },
+            f"procedure {item['code']}",
+            report,
+        )
+    say(f"procedures: {len(procedures)}")
+
+    window_sets = data.get("window_sets", {})
+    venues: dict[str, Venue] = {}
+    total = len(data["venues"])
+    for order, item in enumerate(data["venues"], start=1):
+        label = f"venue {item['code']}"
+        venue = _upsert(
+            Venue,
+            {"code": item["code"]},
+            {
+                "name": item["name"],
+                "name_en": item["name_en"],
+                "kind": item["kind"],
+                "area": item["area"],
+                "city": item.get("city") or "",
+                "address": item.get("address") or "",
+                "phone": item.get("phone") or "",
+                "phone_verified": bool(item.get("phone_verified")),
+                "sort_order": order,
+            },
+            label,
+            report,
+        )
+        venues[item["code"]] = venue
+        wanted = {procedures[code].pk for code in item.get("procedures") or []}
+        _sync_m2m(venue.procedures, wanted, label, report)
+        set_name = item.get("windows")
+        for spec in window_sets.get(set_name, []) if set_name else []:
+            wlabel = f"window {item['code']}/{spec['label']}"
+            window = ReceptionWindow.objects.filter(venue=venue, label=spec["label"]).first()
+            values = {
+                "start": _parse_time(spec["start"]),
+                "end": _parse_time(spec["end"]),
+                "weekdays": str(spec.get("weekdays", "01234")),
+            }
+            if window is None:
+                window = ReceptionWindow.objects.create(venue=venue, label=spec["label"], **values)
+                report.created.append(wlabel)
+            elif _sync(window, values):
+                window.save()
+                report.updated.append(wlabel)
+            else:
+                report.unchanged += 1
+            _sync_m2m(window.procedures, wanted, wlabel, report)
+        say(f"[{order}/{total}] {item['code']}")
+
+    for item in data["venues"]:
+        venue = venues[item["code"]]
+        parent = venues[item["parent"]] if item.get("parent") else None
+        if venue.parent_id != (parent.pk if parent else None):
+            venue.parent = parent
+            venue.save(update_fields=["parent"])
+            report.updated.append(f"venue {item['code']} parent")
+    return report
