@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Value
@@ -202,7 +203,27 @@ class DayAvailability:
     slots: list[SlotView] = field(default_factory=list)
 
 
-def _runs(slots: list[Slot], needed: int, online: bool) -> Iterator[tuple[Slot, Slot, int, tuple[int, ...]]]:
+@dataclass(slots=True)
+class _Row:
+    """A slot as read for availability: a tuple, not a model instance (hundreds per request)."""
+
+    pk: int
+    start: datetime
+    end: datetime
+    capacity: int
+    reserved: int
+    taken: int
+
+    @property
+    def online_remaining(self) -> int:
+        return max(0, self.capacity - self.reserved - self.taken)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.capacity - self.taken)
+
+
+def _runs(slots: list, needed: int, online: bool) -> Iterator[tuple[Any, Any, int, tuple[int, ...]]]:
     """Each slot that can start a run of `needed` back-to-back slots of its window."""
     for index, first in enumerate(slots):
         run = slots[index : index + needed]
@@ -218,17 +239,17 @@ def availability(
     """Open days of the range with their online-bookable slots (full ones too), in few queries."""
     calendar = {status.date: status for status in venue_calendar(venue, first, last)}
     windows = list(ReceptionWindow.objects.filter(venue=venue, procedures=procedure))
-    by_window_day: dict[tuple[int, date], list[Slot]] = defaultdict(list)
-    slots = Slot.objects.filter(
+    by_window_day: dict[tuple[int, date], list[_Row]] = defaultdict(list)
+    rows = Slot.objects.filter(
         venue=venue,
         window__in=[w.pk for w in windows],
         date__gte=first,
         date__lte=last,
         active=True,
         start__gt=now,
-    ).only("id", "window_id", "date", "start", "end", "capacity", "reserved", "taken")
-    for slot in slots.order_by("start"):
-        by_window_day[(slot.window_id, slot.date)].append(slot)
+    ).values_list("id", "window_id", "date", "start", "end", "capacity", "reserved", "taken")
+    for pk, window_id, day, start, end, capacity, reserved, taken in rows.order_by("start"):
+        by_window_day[(window_id, day)].append(_Row(pk, start, end, capacity, reserved, taken))
 
     days: list[DayAvailability] = []
     for day in dates(first, last):
