@@ -1,29 +1,301 @@
 """The outbox: a row per message, written inside the transaction of the change it reports.
 
-Sending happens after commit (see `tasks.py`); the row is the promise that it will happen even
-if the broker is down at that moment.
+`record()` renders the message (Japanese or English, plain text and HTML) and writes the row in
+the caller's transaction, then asks for it to be sent once that transaction commits. The
+confirmation is the only message that carries the private manage link (the token exists only
+while the booking is being made; the database keeps its hash): its body stays in the row only
+until it is sent, then it is cleared. Later messages point to the lookup page instead.
+
+Sending (`deliver`) claims the row with a conditional UPDATE (pending → sending), so a message
+goes out at most once even if its task runs twice; SMTP errors are retried with a doubling
+back-off, then the row is marked failed. When the broker is down the row simply stays pending
+and the periodic sweep (`sweep`) sends it later.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import re
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from scheduler import clock
+
+from . import links
+from .ics import booking_ics
 from .models import Booking, Notification
+
+logger = logging.getLogger(__name__)
+
+Kind = Notification.Kind
+State = Notification.State
+
+# A task may run a little before the time its row says (clocks of two machines differ).
+CLAIM_LEEWAY = timedelta(seconds=10)
+SWEEP_BATCH = 200
+
+SUBJECTS = {
+    "ja": {
+        Kind.CONFIRMED: "【予約確定】マイナ免許証の窓口予約（予約番号 {reference}）",
+        Kind.RESCHEDULED: "【予約変更】日時を変更しました（予約番号 {reference}）",
+        Kind.CANCELLED: "【予約取消】予約を取り消しました（予約番号 {reference}）",
+        Kind.CANCELLED_BY_VENUE: "【重要】会場の都合により予約が取り消されました（予約番号 {reference}）",
+        Kind.REMINDER: "【明日のご予約】マイナ免許証の窓口（予約番号 {reference}）",
+    },
+    "en": {
+        Kind.CONFIRMED: "Booking confirmed: My Number licence counter ({reference})",
+        Kind.RESCHEDULED: "Booking changed: new date and time ({reference})",
+        Kind.CANCELLED: "Booking cancelled ({reference})",
+        Kind.CANCELLED_BY_VENUE: "Important: the venue had to cancel your booking ({reference})",
+        Kind.REMINDER: "Reminder: your counter visit tomorrow ({reference})",
+    },
+}
+WEEKDAYS_JA = "月火水木金土日"
+
+
+# --- Rendering ------------------------------------------------------------------------------
+
+
+def message_language(language: str) -> str:
+    return "en" if (language or "").lower().startswith("en") else "ja"
+
+
+def when_text(start: datetime, end: datetime, language: str) -> str:
+    """The visit's date and time in Japan time, written the way each language reads it."""
+    begin, finish = clock.local(start), clock.local(end)
+    if message_language(language) == "en":
+        return f"{begin:%A} {begin.day} {begin:%B %Y}, {begin:%H:%M}–{finish:%H:%M} (Japan time)"
+    weekday = WEEKDAYS_JA[begin.weekday()]
+    return f"{begin.year}年{begin.month}月{begin.day}日（{weekday}） {begin:%H:%M}〜{finish:%H:%M}"
+
+
+def render(booking: Booking, *, kind: str, token: str | None = None, note: str = "") -> tuple[str, str, str]:
+    """(subject, plain text, HTML) in the language the person booked in."""
+    language = message_language(booking.language)
+    with translation.override(language):
+        context = {
+            "booking": booking,
+            "language": language,
+            "name": booking.name,
+            "reference": booking.reference,
+            "when": when_text(booking.start, booking.end, language),
+            "procedure_code": booking.procedure.code,
+            "procedure_name": booking.procedure.display_name,
+            "venue_name": booking.venue.display_name,
+            "venue_address": booking.venue.address,
+            "venue_phone": booking.venue.phone,
+            # Only the confirmation carries the token; every later message uses the lookup page.
+            "manage_url": links.manage_url(booking.reference, token) if token else "",
+            "lookup_url": links.lookup_url(),
+            "site_url": settings.SITE_URL,
+            "note": note,
+        }
+        text = render_to_string(f"bookings/email/{language}/{kind}.txt", context)
+        html = render_to_string(f"bookings/email/{language}/{kind}.html", context)
+    subject = SUBJECTS[language][kind].format(reference=booking.reference)
+    return subject, re.sub(r"\n{3,}", "\n\n", text).strip() + "\n", html
+
+
+# --- Recording (inside the caller's transaction) --------------------------------------------
 
 
 def record(
-    *, booking: Booking, kind: str, now: datetime, token: str | None = None, note: str = ""
+    *,
+    booking: Booking,
+    kind: str,
+    now: datetime,
+    token: str | None = None,
+    note: str = "",
+    dedupe_key: str | None = None,
 ) -> Notification | None:
-    """Write the outbox row for `kind`; nothing when the person left no email address."""
+    """Render and write the outbox row for `kind`; nothing when the person left no email address.
+
+    The row is sent after the surrounding transaction commits (never before: a rolled-back
+    booking sends nothing).
+    """
     if not booking.email:
         return None
-    return Notification.objects.create(
+    subject, text, html = render(booking, kind=kind, token=token, note=note)
+    notification = Notification.objects.create(
         booking=booking,
         kind=kind,
-        dedupe_key=f"{kind}:{booking.pk}:{uuid.uuid4().hex}",
+        dedupe_key=dedupe_key or f"{kind}:{booking.pk}:{uuid.uuid4().hex}",
         to_address=booking.email,
-        language=booking.language,
+        language=message_language(booking.language),
+        subject=subject[:200],
+        body_text=text,
+        body_html=html,
         note=note[:200],
         next_attempt_at=now,
     )
+    transaction.on_commit(functools.partial(enqueue, notification.pk), robust=True)
+    return notification
+
+
+def enqueue(notification_id: int, *, countdown: float | None = None) -> bool:
+    """Hand the row to a worker; with the broker down, log and leave it pending for the sweep."""
+    from .tasks import notification_send
+
+    try:
+        notification_send.apply_async((notification_id,), countdown=countdown)
+    except (
+        Exception
+    ) as error:  # kombu OperationalError, redis ConnectionError, OSError…: never fail the booking
+        logger.warning(
+            "notification %s not enqueued (%s: %s); the sweep will send it",
+            notification_id,
+            type(error).__name__,
+            error,
+        )
+        return False
+    return True
+
+
+def reminders_record(*, day: date, now: datetime) -> int:
+    """One reminder per booking still confirmed for `day`; running it again adds nothing."""
+    due = (
+        Booking.objects.filter(
+            status=Booking.Status.CONFIRMED,
+            start__gte=clock.at_jst(day),
+            start__lt=clock.at_jst(day + timedelta(days=1)),
+            erased_at__isnull=True,
+        )
+        .exclude(email="")
+        .select_related("venue", "procedure")
+    )
+    created = 0
+    for booking in due.iterator():
+        key = f"reminder:{booking.pk}:{day.isoformat()}"
+        if Notification.objects.filter(dedupe_key=key).exists():
+            continue
+        try:
+            with transaction.atomic():
+                if record(booking=booking, kind=Kind.REMINDER, now=now, dedupe_key=key):
+                    created += 1
+        except IntegrityError:  # another run recorded it meanwhile
+            continue
+    return created
+
+
+# --- Sending ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # sent, retry, failed, skipped, or not_claimed (someone else has it, or not due)
+    retry_at: datetime | None = None
+
+
+def _claim(notification_id: int, now: datetime) -> bool:
+    """pending (and due) → sending, or a row stuck in sending → sending again; one winner."""
+    claimed = {"state": State.SENDING, "claimed_at": now, "attempts": F("attempts") + 1}
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_LEEWAY)
+    if Notification.objects.filter(due, pk=notification_id, state=State.PENDING).update(**claimed):
+        return True
+    stale = now - timedelta(seconds=settings.NOTIFICATION_STALE_SECONDS)
+    return bool(
+        Notification.objects.filter(pk=notification_id, state=State.SENDING, claimed_at__lt=stale).update(
+            **claimed
+        )
+    )
+
+
+def _skip_reason(notification: Notification) -> str:
+    booking = notification.booking
+    if booking.erased_at or not notification.to_address or not notification.body_text:
+        return "personal data erased"
+    if notification.kind == Kind.REMINDER and booking.status != Booking.Status.CONFIRMED:
+        return f"booking is {booking.status}"
+    return ""
+
+
+def build_message(notification: Notification) -> EmailMultiAlternatives:
+    booking = notification.booking
+    message = EmailMultiAlternatives(
+        subject=notification.subject,
+        body=notification.body_text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.to_address],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    if notification.body_html:
+        message.attach_alternative(notification.body_html, "text/html")
+    if notification.kind in (Kind.CONFIRMED, Kind.RESCHEDULED) and booking.status == Booking.Status.CONFIRMED:
+        message.attach(f"booking-{booking.reference}.ics", booking_ics(booking), "text/calendar")
+    return message
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """60 s, 120 s, 240 s… after the 1st, 2nd, 3rd failed attempt (base from settings)."""
+    return timedelta(seconds=settings.NOTIFICATION_RETRY_SECONDS * 2 ** max(0, attempts - 1))
+
+
+def deliver(*, notification_id: int, now: datetime) -> Outcome:
+    """Send one outbox row at most once; SMTP errors → pending with back-off, then failed."""
+    if not _claim(notification_id, now):
+        return Outcome("not_claimed")
+    notification = Notification.objects.select_related("booking__venue", "booking__procedure").get(
+        pk=notification_id
+    )
+    mine = Notification.objects.filter(pk=notification.pk, state=State.SENDING, claimed_at=now)
+    reason = _skip_reason(notification)
+    if reason:
+        mine.update(state=State.SKIPPED, last_error=reason, next_attempt_at=None, body_text="", body_html="")
+        return Outcome("skipped")
+    try:
+        build_message(notification).send()
+    except Exception as error:  # smtplib.SMTPException, OSError, timeouts…
+        detail = f"{type(error).__name__}: {error}"[:500]
+        if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+            logger.error(
+                "notification %s failed for good after %d attempts: %s",
+                notification.pk,
+                notification.attempts,
+                detail,
+            )
+            mine.update(state=State.FAILED, last_error=detail, next_attempt_at=None)
+            return Outcome("failed")
+        retry_at = now + retry_delay(notification.attempts)
+        logger.warning(
+            "notification %s attempt %d failed (%s); next at %s",
+            notification.pk,
+            notification.attempts,
+            detail,
+            retry_at.isoformat(),
+        )
+        mine.update(state=State.PENDING, last_error=detail, next_attempt_at=retry_at)
+        return Outcome("retry", retry_at)
+    mine.update(
+        state=State.SENT, sent_at=now, last_error="", next_attempt_at=None, body_text="", body_html=""
+    )
+    return Outcome("sent")
+
+
+def due_ids(*, now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
+    """Rows left pending (broker down, back-off over) and rows stuck in sending."""
+    stale = now - timedelta(seconds=settings.NOTIFICATION_STALE_SECONDS)
+    due = Q(state=State.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    stuck = Q(state=State.SENDING, claimed_at__lt=stale)
+    return list(
+        Notification.objects.filter(due | stuck)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def sweep(*, now: datetime) -> dict[str, int]:
+    """Send what is due, inline; safe to run at the same time as the tasks (claims decide)."""
+    counts: dict[str, int] = {}
+    for notification_id in due_ids(now=now):
+        outcome = deliver(notification_id=notification_id, now=now)
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+    return counts

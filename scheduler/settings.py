@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dj_database_url
 import dj_email_url
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -167,6 +168,10 @@ if EMAIL_URL:
     vars().update(dj_email_url.parse(EMAIL_URL))
 else:
     EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    if os.environ.get("EMAIL_FILE_PATH"):  # for the filebased backend (end-to-end tests, demos)
+        EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
+# A hung mail server must not hold a worker (or an eager request) for ever.
+EMAIL_TIMEOUT = vars().get("EMAIL_TIMEOUT") or int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "yoyaku@example.jp")
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -179,7 +184,26 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "max_retries": 1}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "max_retries": 1}
+# Publishing fails fast when Redis is down (the outbox row stays pending for the sweep).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
+}
+# Every periodic task, in one place; crontab times are JST (CELERY_TIMEZONE). All are idempotent.
+CELERY_BEAT_SCHEDULE = {
+    "notifications-sweep": {"task": "bookings.notifications_sweep", "schedule": 60.0},
+    # 18:00 the day before; the 19:00 run catches one missed while Redis was down (one email each).
+    "reminders": {"task": "bookings.reminders_send", "schedule": crontab(hour="18,19", minute="0")},
+    "slots-roll": {"task": "bookings.slots_roll", "schedule": crontab(hour="0", minute="15")},
+    "no-shows": {"task": "bookings.no_shows_mark", "schedule": crontab(minute="*/30")},
+    "personal-data-erase": {
+        "task": "bookings.personal_data_erase",
+        "schedule": crontab(hour="3", minute="30"),
+    },
+}
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -206,6 +230,11 @@ SPECTACULAR_SETTINGS = {
 # "now" for the whole app: tests set CLOCK_NOW (ISO 8601) to travel in time.
 CLOCK_NOW = os.environ.get("CLOCK_NOW", "")
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", "90"))
+# Outbox: attempts before a notification is marked failed; back-off doubles from the base.
+NOTIFICATION_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATION_MAX_ATTEMPTS", "5"))
+NOTIFICATION_RETRY_SECONDS = int(os.environ.get("NOTIFICATION_RETRY_SECONDS", "60"))
+NOTIFICATION_STALE_SECONDS = int(os.environ.get("NOTIFICATION_STALE_SECONDS", "600"))  # stuck "sending"
+NO_SHOW_GRACE_MINUTES = int(os.environ.get("NO_SHOW_GRACE_MINUTES", "30"))  # after the last slot ends
 
 LOGGING = {
     "version": 1,

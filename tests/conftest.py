@@ -8,6 +8,21 @@ from scheduler.clock import JST
 from venues.services import reference_data_load
 
 
+@pytest.fixture(autouse=True)
+def celery_eager(request):
+    """Tasks run in-process for every test, even where REDIS_URL is set (CI's second run), except
+    tests marked `redis`, which talk to the real broker and worker."""
+    if request.node.get_closest_marker("redis"):
+        yield
+        return
+    from scheduler.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
 @pytest.fixture
 def nagano(db):
     """The real Nagano reference data, as `load_nagano` loads it."""

@@ -1,0 +1,68 @@
+"""Celery tasks: thin wrappers that read the clock, reload by id and call the services.
+
+Schedules live in settings.CELERY_BEAT_SCHEDULE (JST). Every periodic task is idempotent:
+running it twice in a row changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from scheduler import clock
+
+from . import notifications, services
+from .slots import slots_generate
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="bookings.notification_send", ignore_result=True)
+def notification_send(notification_id: int) -> str:
+    """Send one outbox row (at most once); after an SMTP error, come back after the back-off."""
+    now = clock.now()
+    outcome = notifications.deliver(notification_id=notification_id, now=now)
+    if outcome.retry_at is not None and not notification_send.app.conf.task_always_eager:
+        # If this cannot be enqueued either, the sweep picks the row up when it is due.
+        notifications.enqueue(notification_id, countdown=max(1.0, (outcome.retry_at - now).total_seconds()))
+    return outcome.state
+
+
+@shared_task(name="bookings.notifications_sweep", ignore_result=True)
+def notifications_sweep() -> dict[str, int]:
+    """Rows left pending (broker was down, back-off over) or stuck in sending: send them now."""
+    counts = notifications.sweep(now=clock.now())
+    if counts:
+        logger.info("notifications sweep: %s", counts)
+    return counts
+
+
+@shared_task(name="bookings.reminders_send", ignore_result=True)
+def reminders_send() -> int:
+    """The evening before: one reminder per booking confirmed for tomorrow (JST)."""
+    now = clock.now()
+    return notifications.reminders_record(day=clock.today(now) + timedelta(days=1), now=now)
+
+
+@shared_task(name="bookings.slots_roll", ignore_result=True)
+def slots_roll() -> int:
+    """Every night: slots up to each venue's horizon (the same code as `generate_slots`)."""
+    reports = slots_generate(now=clock.now())
+    return sum(report.created for report in reports)
+
+
+@shared_task(name="bookings.no_shows_mark", ignore_result=True)
+def no_shows_mark() -> int:
+    """After a venue's last slot of the day (plus a grace period): confirmed → no_show."""
+    return services.no_shows_mark_after_last_window(now=clock.now())
+
+
+@shared_task(name="bookings.personal_data_erase", ignore_result=True)
+def personal_data_erase() -> int:
+    """Erase name, phone, email and answers of bookings more than RETENTION_DAYS days past."""
+    now = clock.now()
+    before = clock.at_jst(clock.today(now) - timedelta(days=settings.RETENTION_DAYS))
+    return services.personal_data_erase(before=before, now=now)
