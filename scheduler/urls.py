@@ -18,6 +18,14 @@ api_v1 = [
     path(
         "venues/<str:venue>/availability/", bookings_api.AvailabilityApi.as_view(), name="venue-availability"
     ),
+    path("bookings/", bookings_api.BookingCreateApi.as_view(), name="booking-create"),
+    path("bookings/<str:reference>/", bookings_api.BookingDetailApi.as_view(), name="booking-detail"),
+    path("bookings/<str:reference>/cancel/", bookings_api.BookingCancelApi.as_view(), name="booking-cancel"),
+    path(
+        "bookings/<str:reference>/reschedule/",
+        bookings_api.BookingRescheduleApi.as_view(),
+        name="booking-reschedule",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^.*$", api_not_found),
@@ -27,4 +35,5 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"))),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("bookings.urls")),
 ]

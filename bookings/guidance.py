@@ -1,0 +1,28 @@
+"""What a resident should bring and know, per procedure (shown on the pages and in the .ics)."""
+
+from __future__ import annotations
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+# Procedures at the counter that need the signature certificate and its PIN, typed by the
+# resident at the self-service terminal. We never ask for it.
+NEEDS_SIGNATURE_PIN = ("one-stop", "portal-link")
+
+
+def what_to_bring(procedure_code: str, *, on_screen: bool = True) -> list[Promise]:
+    """`on_screen=False` for a calendar file or a message, where there is no QR code to show."""
+    items: list[Promise] = [
+        _("マイナンバーカード（ご本人のもの）"),
+        _("運転免許証（お持ちの方）"),
+    ]
+    if on_screen:
+        items.append(_("予約番号（この画面のQRコードを窓口で見せても構いません）"))
+    if procedure_code in NEEDS_SIGNATURE_PIN:
+        items.append(
+            _(
+                "署名用電子証明書の暗証番号（英数字6〜16桁）を覚えておいてください。"
+                "窓口の端末にご自身で入力します。このサイトでは入力しません。"
+            )
+        )
+    return items

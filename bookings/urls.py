@@ -1,0 +1,24 @@
+"""The resident pages (Japanese first, English through the language switch)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.start, name="start"),
+    path("help/", views.help_page, name="help"),
+    path("book/", views.book_procedure, name="book"),
+    path("book/questions/", views.book_questions, name="book-questions"),
+    path("book/venue/", views.book_venue, name="book-venue"),
+    path("book/date/", views.book_date, name="book-date"),
+    path("book/contact/", views.book_contact, name="book-contact"),
+    path("book/confirm/", views.book_confirm, name="book-confirm"),
+    path("book/done/", views.book_done, name="book-done"),
+    path("booking/lookup/", views.lookup, name="lookup"),
+    path("booking/<str:reference>/", views.manage, name="manage"),
+    path("booking/<str:reference>/reschedule/", views.manage_reschedule, name="manage-reschedule"),
+    path("booking/<str:reference>/cancel/", views.manage_cancel, name="manage-cancel"),
+    path("booking/<str:reference>/calendar.ics", views.manage_ics, name="manage-ics"),
+]

@@ -1,0 +1,787 @@
+"""The resident pages: server-rendered, one form per step, the flow's state kept in the session.
+
+The pages call the same services as the API (`bookings.services`, `bookings.slots.availability`,
+`venues.calendar`, `bookings.eligibility`); they decide nothing on their own. Nothing personal
+travels in a URL: the only secret in a link is the manage token, and the page that receives it
+moves the authorisation into the session and redirects to a clean address.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from scheduler import clock
+from scheduler.errors import (
+    Busy,
+    DomainError,
+    DuplicateBooking,
+    Ineligible,
+    InvalidInput,
+    NoSuchSlot,
+    NotActive,
+    NotFound,
+    OutsideBookingWindow,
+    SlotFull,
+)
+from venues import selectors as venue_selectors
+from venues.calendar import CLOSURE, HOLIDAY, WEEKEND, YEAR_END, DayStatus, venue_calendar
+from venues.models import Procedure, ReceptionWindow, Venue
+
+from . import eligibility, services
+from .forms import ContactForm, LookupForm, ProcedureForm, QuestionsForm, StartForm, VenueForm, contact_from
+from .guidance import what_to_bring
+from .ics import booking_ics
+from .links import manage_path
+from .models import Booking
+from .qr import reference_qr_svg
+from .slots import DayAvailability, SlotView, availability
+from .templatetags.resident import weekday_names
+
+FLOW = "book"  # procedure, answers, venue, start, contact
+BOOKED = "booked"  # the reference and token of the booking just made (for the done page)
+MANAGE = "manage"  # references this browser has proved it may manage (token link or lookup)
+MANAGE_KEEP = 20
+
+LOOKUP_LIMIT = 10  # tries per IP and per reference …
+LOOKUP_WINDOW_SECONDS = 15 * 60  # … in this many seconds
+LOOKUP_CACHE_PREFIX = "web-lookup"
+
+ALTERNATIVES = 6  # nearest free times offered when the chosen one was taken
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ]
+)
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
+
+
+def resident_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Security headers of every resident page (SecurityMiddleware adds the rest)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        return response
+
+    return wrapper
+
+
+def private_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page that shows personal data: never cached, by the browser or a proxy."""
+    return resident_page(never_cache(view))
+
+
+# --- The flow's state ---------------------------------------------------------------------
+
+STEPS = ["procedure", "answers", "venue", "start", "contact"]
+STEP_URLS = {
+    "procedure": "web:book",
+    "answers": "web:book-questions",
+    "venue": "web:book-venue",
+    "start": "web:book-date",
+    "contact": "web:book-contact",
+}
+
+
+def _flow(request: HttpRequest) -> dict[str, Any]:
+    return dict(request.session.get(FLOW) or {})
+
+
+def _save_flow(request: HttpRequest, flow: dict[str, Any]) -> None:
+    request.session[FLOW] = flow
+
+
+def _missing_step(flow: dict[str, Any], upto: str) -> str | None:
+    """The first step before `upto` (included) that has no answer yet."""
+    for step in STEPS[: STEPS.index(upto) + 1]:
+        if step not in flow:
+            return step
+    return None
+
+
+def _back_to(step: str) -> HttpResponse:
+    return redirect(STEP_URLS[step])
+
+
+@dataclass
+class FlowObjects:
+    procedure: Procedure
+    venue: Venue | None = None
+
+
+def _objects(flow: dict[str, Any], *, with_venue: bool) -> FlowObjects | None:
+    try:
+        procedure = venue_selectors.procedure_get(flow.get("procedure"))
+        venue = venue_selectors.venue_get(flow["venue"]) if with_venue else None
+    except DomainError:
+        return None
+    return FlowObjects(procedure, venue)
+
+
+def _start_of(flow: dict[str, Any]) -> datetime | None:
+    value = parse_datetime(flow.get("start") or "")
+    return value if value is not None and value.tzinfo is not None else None
+
+
+def _posted(request: HttpRequest) -> QueryDict | None:
+    """The POST data of a POST (even an empty one, so that "required" is reported), else None."""
+    return request.POST if request.method == "POST" else None
+
+
+def _language() -> str:
+    return "en" if (get_language() or "ja").startswith("en") else "ja"
+
+
+# --- Calendar and times ---------------------------------------------------------------------
+
+
+@dataclass
+class CalendarCell:
+    date: date
+    in_month: bool
+    state: str = "blank"  # blank | closed | free | full | none
+    reason: str = ""
+    mark: str = ""
+    label: str = ""
+    selected: bool = False
+
+
+@dataclass
+class MonthCalendar:
+    month: date
+    months: list[date]
+    weekdays: list[str]
+    weeks: list[list[CalendarCell]]
+    notices: list[tuple[date, str]]
+    day: date | None = None
+    day_slots: list[SlotView] = field(default_factory=list)
+    day_unavailable: bool = False
+    has_free: bool = False
+
+    @property
+    def previous_month(self) -> date | None:
+        index = self.months.index(self.month)
+        return self.months[index - 1] if index > 0 else None
+
+    @property
+    def next_month(self) -> date | None:
+        index = self.months.index(self.month)
+        return self.months[index + 1] if index + 1 < len(self.months) else None
+
+
+def _reason_text(status: DayStatus) -> str:
+    if status.reason == WEEKEND:
+        return status.note
+    if status.reason == HOLIDAY:
+        return _("祝日（%(name)s）") % {"name": status.note}
+    if status.reason == YEAR_END:
+        return _("年末年始のお休み")
+    if status.reason == CLOSURE:
+        separator = ": " if _language() == "en" else "："
+        return _("臨時休業") + (f"{separator}{status.note}" if status.note else "")
+    return ""
+
+
+def _reason_mark(status: DayStatus) -> str:
+    return {HOLIDAY: _("祝"), YEAR_END: _("休"), CLOSURE: _("休")}.get(status.reason or "", "")
+
+
+def _month_of(value: str | None) -> date | None:
+    try:
+        year, month = (int(part) for part in (value or "").split("-"))
+        return date(year, month, 1)
+    except (TypeError, ValueError):
+        return None
+
+
+def _day_of(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def _bookable_days(venue: Venue, procedure: Procedure, now: datetime) -> list[DayAvailability]:
+    today = clock.today(now)
+    last = venue_selectors.horizon_end(venue, today=today)
+    return availability(venue=venue, procedure=procedure, first=today, last=last, now=now)
+
+
+def month_calendar(
+    *,
+    venue: Venue,
+    procedure: Procedure,
+    now: datetime,
+    month: str | None,
+    day: str | None,
+    days: list[DayAvailability] | None = None,
+) -> MonthCalendar:
+    """The venue's month (closed days with their reason) and the times of the chosen day."""
+    today = clock.today(now)
+    last = venue_selectors.horizon_end(venue, today=today)
+    days = days if days is not None else _bookable_days(venue, procedure, now)
+    by_date = {d.date: d for d in days}
+    months: list[date] = []
+    cursor = today.replace(day=1)
+    while cursor <= last:
+        months.append(cursor)
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    chosen_day = _day_of(day)
+    wanted = _month_of(month) or (chosen_day.replace(day=1) if chosen_day else None)
+    if wanted not in months:
+        first_free = next((d.date for d in days if any(s.remaining for s in d.slots)), today)
+        wanted = first_free.replace(day=1)
+    month_start = wanted
+    month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    # Weeks run Sunday to Saturday, as on a Japanese wall calendar.
+    grid_start = month_start - timedelta(days=(month_start.weekday() + 1) % 7)
+    grid_end = month_end + timedelta(days=(5 - month_end.weekday()) % 7)
+    statuses = venue_calendar(venue, month_start, month_end)
+
+    cells: list[CalendarCell] = []
+    notices: list[tuple[date, str]] = []
+    status_by_date = {s.date: s for s in statuses}
+    cursor = grid_start
+    while cursor <= grid_end:
+        cell = CalendarCell(cursor, month_start <= cursor <= month_end)
+        status = status_by_date.get(cursor)
+        if cell.in_month and status is not None:
+            if not status.open:
+                cell.state, cell.reason, cell.mark = "closed", _reason_text(status), _reason_mark(status)
+                if status.reason != WEEKEND:
+                    notices.append((cursor, cell.reason))
+            elif by_date.get(cursor) and by_date[cursor].slots:
+                free = any(s.remaining for s in by_date[cursor].slots)
+                cell.state = "free" if free else "full"
+                cell.label = _("空きあり") if free else _("満席")
+            else:
+                cell.state = "none"
+                cell.label = _("受付期間外")
+            if status.open and status.note:
+                notices.append((cursor, status.note))
+            cell.selected = cursor == chosen_day
+        cells.append(cell)
+        cursor += timedelta(days=1)
+    weeks = [cells[i : i + 7] for i in range(0, len(cells), 7)]
+    names = weekday_names()
+    calendar = MonthCalendar(
+        month=month_start,
+        months=months,
+        weekdays=[names[6], *names[:6]],
+        weeks=weeks,
+        notices=notices,
+        has_free=any(any(s.remaining for s in d.slots) for d in days),
+    )
+    if chosen_day is not None:
+        calendar.day = chosen_day
+        if chosen_day in by_date:
+            calendar.day_slots = by_date[chosen_day].slots
+        else:
+            calendar.day_unavailable = True
+    return calendar
+
+
+def nearest_free(
+    *, venue: Venue, procedure: Procedure, wanted: datetime, now: datetime, exclude: datetime | None = None
+) -> list[SlotView]:
+    """The free times at the same venue closest to the one that was wanted, in time order."""
+    free = [
+        slot
+        for day in _bookable_days(venue, procedure, now)
+        for slot in day.slots
+        if slot.remaining > 0 and slot.start != wanted and slot.start != exclude
+    ]
+    free.sort(key=lambda slot: abs((slot.start - wanted).total_seconds()))
+    return sorted(free[:ALTERNATIVES], key=lambda slot: slot.start)
+
+
+# --- Start and help --------------------------------------------------------------------------
+
+
+@resident_page
+def start(request: HttpRequest) -> HttpResponse:
+    procedures = list(Procedure.objects.order_by("sort_order", "code"))
+    return render(
+        request,
+        "bookings/start.html",
+        {"procedures": procedures, "bring": what_to_bring("", on_screen=False)},
+    )
+
+
+@resident_page
+def help_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "bookings/help.html", {"retention_days": settings.RETENTION_DAYS})
+
+
+# --- The booking flow ------------------------------------------------------------------------
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def book_procedure(request: HttpRequest) -> HttpResponse:
+    procedures = list(Procedure.objects.order_by("sort_order", "code"))
+    flow = _flow(request)
+    form = ProcedureForm(
+        _posted(request), procedures=procedures, initial={"procedure": flow.get("procedure")}
+    )
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["procedure"]
+        if code != flow.get("procedure"):
+            # Another procedure: its own questions, venues and times; what was typed stays.
+            flow = {"procedure": code, **({"contact": flow["contact"]} if "contact" in flow else {})}
+        _save_flow(request, flow)
+        return redirect("web:book-questions")
+    return render(
+        request, "bookings/book_procedure.html", {"form": form, "procedures": procedures, "step": 1}
+    )
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def book_questions(request: HttpRequest) -> HttpResponse:
+    flow = _flow(request)
+    if (missing := _missing_step(flow, "procedure")) is not None:
+        return _back_to(missing)
+    objects = _objects(flow, with_venue=False)
+    if objects is None:
+        return _back_to("procedure")
+    procedure = objects.procedure
+    questions = eligibility.questions_for(procedure.code)
+    if not questions:
+        flow["answers"] = {}
+        _save_flow(request, flow)
+        return redirect("web:book-venue")
+    form = QuestionsForm(
+        _posted(request),
+        questions=questions,
+        initial=QuestionsForm.initial_from(flow.get("answers") or {}),
+    )
+    if request.method == "POST" and form.is_valid():
+        answers = form.answers()
+        try:
+            flow["answers"] = services.eligibility_check(procedure=procedure, answers=answers)
+        except Ineligible as error:
+            flow.pop("answers", None)
+            _save_flow(request, flow)
+            by_reason = {q.reason: q for q in questions}
+            stops = [by_reason[reason] for reason in error.reasons if reason in by_reason]
+            return render(
+                request, "bookings/book_stop.html", {"procedure": procedure, "stops": stops, "step": 2}
+            )
+        _save_flow(request, flow)
+        return redirect("web:book-venue")
+    return render(request, "bookings/book_questions.html", {"form": form, "procedure": procedure, "step": 2})
+
+
+@dataclass
+class VenueGroup:
+    area: str
+    label: str
+    venues: list[Venue]
+
+
+def venues_for(procedure: Procedure) -> list[VenueGroup]:
+    """Venues that take the procedure, by area (in the order of `Venue.Area`), with their windows."""
+    venues = venue_selectors.venue_list(procedure=procedure).prefetch_related(
+        Prefetch(
+            "windows",
+            queryset=ReceptionWindow.objects.filter(procedures=procedure).order_by("start"),
+            to_attr="procedure_windows",
+        )
+    )
+    groups = {value: VenueGroup(value, str(label), []) for value, label in Venue.Area.choices}
+    for venue in venues:
+        codes = {p.code for p in venue.procedures.all()}
+        venue.erase_only = codes == {"erase"}
+        groups[venue.area].venues.append(venue)
+    return [group for group in groups.values() if group.venues]
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def book_venue(request: HttpRequest) -> HttpResponse:
+    flow = _flow(request)
+    if (missing := _missing_step(flow, "answers")) is not None:
+        return _back_to(missing)
+    objects = _objects(flow, with_venue=False)
+    if objects is None:
+        return _back_to("procedure")
+    groups = venues_for(objects.procedure)
+    form = VenueForm(_posted(request), venues=[v for g in groups for v in g.venues])
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["venue"]
+        if code != flow.get("venue"):
+            flow.pop("start", None)
+        flow["venue"] = code
+        _save_flow(request, flow)
+        return redirect("web:book-date")
+    return render(
+        request,
+        "bookings/book_venue.html",
+        {
+            "form": form,
+            "procedure": objects.procedure,
+            "groups": groups,
+            "chosen": flow.get("venue"),
+            "step": 3,
+        },
+    )
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def book_date(request: HttpRequest) -> HttpResponse:
+    flow = _flow(request)
+    if (missing := _missing_step(flow, "venue")) is not None:
+        return _back_to(missing)
+    objects = _objects(flow, with_venue=True)
+    if objects is None:
+        return _back_to("procedure")
+    if request.method == "POST":
+        form = StartForm(request.POST)
+        if form.is_valid():
+            flow["start"] = clock.local(form.cleaned_data["start"]).isoformat()
+            _save_flow(request, flow)
+            return redirect("web:book-confirm" if "contact" in flow else "web:book-contact")
+    chosen = _start_of(flow)
+    calendar = month_calendar(
+        venue=objects.venue,
+        procedure=objects.procedure,
+        now=clock.now(),
+        month=request.GET.get("month"),
+        day=request.GET.get("day") or (clock.local(chosen).date().isoformat() if chosen else None),
+    )
+    return render(
+        request,
+        "bookings/book_date.html",
+        {
+            "procedure": objects.procedure,
+            "venue": objects.venue,
+            "calendar": calendar,
+            "chosen": chosen,
+            "action": reverse("web:book-date"),
+            "step": 4,
+        },
+    )
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def book_contact(request: HttpRequest) -> HttpResponse:
+    flow = _flow(request)
+    if (missing := _missing_step(flow, "start")) is not None:
+        return _back_to(missing)
+    form = ContactForm(_posted(request), initial=flow.get("contact") or {})
+    if request.method == "POST" and form.is_valid():
+        flow["contact"] = form.contact_data()
+        _save_flow(request, flow)
+        return redirect("web:book-confirm")
+    return render(
+        request,
+        "bookings/book_contact.html",
+        {"form": form, "retention_days": settings.RETENTION_DAYS, "step": 5},
+    )
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def book_confirm(request: HttpRequest) -> HttpResponse:
+    flow = _flow(request)
+    if (missing := _missing_step(flow, "contact")) is not None:
+        return _back_to(missing)
+    objects = _objects(flow, with_venue=True)
+    start_at = _start_of(flow)
+    if objects is None or start_at is None:
+        return _back_to("procedure")
+    procedure, venue = objects.procedure, objects.venue
+    context: dict[str, Any] = {
+        "procedure": procedure,
+        "venue": venue,
+        "start": start_at,
+        "end": start_at + timedelta(minutes=procedure.duration_minutes),
+        "contact": flow["contact"],
+        "bring": what_to_bring(procedure.code),
+        "step": 6,
+    }
+    if request.method == "GET":
+        return render(request, "bookings/book_confirm.html", context)
+
+    now = clock.now()
+    try:
+        created = services.booking_create(
+            venue=venue,
+            procedure=procedure,
+            start=start_at,
+            contact=contact_from(flow["contact"]),
+            answers=flow.get("answers") or {},
+            now=now,
+            language=_language(),
+        )
+    except (SlotFull, NoSuchSlot, OutsideBookingWindow) as error:
+        context["problem"] = "slot_full" if isinstance(error, SlotFull) else "slot_gone"
+        context["alternatives"] = nearest_free(venue=venue, procedure=procedure, wanted=start_at, now=now)
+        context["action"] = reverse("web:book-date")
+        return render(request, "bookings/book_confirm.html", context, status=409)
+    except DuplicateBooking:
+        context["problem"] = "duplicate"
+        return render(request, "bookings/book_confirm.html", context, status=409)
+    except Ineligible:
+        flow.pop("answers", None)
+        _save_flow(request, flow)
+        return _back_to("answers")
+    except InvalidInput:
+        return _back_to("contact")
+    except Busy:
+        context["problem"] = "busy"
+        return render(request, "bookings/book_confirm.html", context, status=503)
+
+    request.session.pop(FLOW, None)
+    request.session[BOOKED] = {"reference": created.booking.reference, "token": created.token}
+    _authorise(request, created.booking.reference)
+    return redirect("web:book-done")
+
+
+@private_page
+def book_done(request: HttpRequest) -> HttpResponse:
+    booked = request.session.get(BOOKED) or {}
+    booking = _booking(booked.get("reference"))
+    if booking is None:
+        return redirect("web:start")
+    path = manage_path(booking.reference, booked["token"])
+    return render(
+        request,
+        "bookings/book_done.html",
+        {
+            "booking": booking,
+            "bring": what_to_bring(booking.procedure.code),
+            "manage_path": path,
+            "manage_url": request.build_absolute_uri(path),
+            "qr": reference_qr_svg(
+                booking.reference, title=_("予約番号 %(ref)s") % {"ref": booking.reference}
+            ),
+        },
+    )
+
+
+# --- Managing a booking ------------------------------------------------------------------------
+
+
+def _booking(reference: str | None) -> Booking | None:
+    if not reference:
+        return None
+    return Booking.objects.select_related("venue", "procedure").filter(reference=reference).first()
+
+
+def _authorise(request: HttpRequest, reference: str) -> None:
+    refs = [ref for ref in request.session.get(MANAGE, []) if ref != reference]
+    request.session[MANAGE] = [*refs, reference][-MANAGE_KEEP:]
+
+
+def _authorised_booking(request: HttpRequest, reference: str) -> Booking | None:
+    if reference not in request.session.get(MANAGE, []):
+        return None
+    return _booking(reference)
+
+
+def _manageable(booking: Booking, now: datetime) -> bool:
+    return booking.status == Booking.Status.CONFIRMED and booking.start > now
+
+
+def _manage_context(booking: Booking, now: datetime) -> dict[str, Any]:
+    return {
+        "booking": booking,
+        "manageable": _manageable(booking, now),
+        "bring": what_to_bring(booking.procedure.code),
+    }
+
+
+@private_page
+@require_http_methods(["GET"])
+def manage(request: HttpRequest, reference: str) -> HttpResponse:
+    token = request.GET.get("token")
+    if token is not None:
+        try:
+            booking = services.booking_get_for_token(reference=reference, token=token)
+        except NotFound:
+            return render(request, "bookings/not_found.html", status=404)
+        _authorise(request, booking.reference)
+        # The token leaves the address bar (and the history) at once.
+        return redirect("web:manage", reference=booking.reference)
+    booking = _authorised_booking(request, reference)
+    if booking is None:
+        return redirect("web:lookup")
+    context = _manage_context(booking, clock.now())
+    if booking.is_active:
+        context["qr"] = reference_qr_svg(
+            booking.reference, title=_("予約番号 %(ref)s") % {"ref": booking.reference}
+        )
+    return render(request, "bookings/manage.html", context)
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
+    booking = _authorised_booking(request, reference)
+    if booking is None:
+        return redirect("web:lookup")
+    now = clock.now()
+    if not _manageable(booking, now):
+        return redirect("web:manage", reference=booking.reference)
+    problem = ""
+    alternatives: list[SlotView] = []
+    if request.method == "POST":
+        form = StartForm(request.POST)
+        if form.is_valid():
+            wanted = form.cleaned_data["start"]
+            try:
+                services.booking_reschedule(booking=booking, start=wanted, now=now)
+            except (SlotFull, NoSuchSlot, OutsideBookingWindow) as error:
+                problem = "slot_full" if isinstance(error, SlotFull) else "slot_gone"
+                alternatives = nearest_free(
+                    venue=booking.venue,
+                    procedure=booking.procedure,
+                    wanted=wanted,
+                    now=now,
+                    exclude=booking.start,
+                )
+            except NotActive:
+                return redirect("web:manage", reference=booking.reference)
+            except Busy:
+                problem = "busy"
+            else:
+                messages.success(request, _("予約の日時を変更しました。"))
+                return redirect("web:manage", reference=booking.reference)
+    calendar = month_calendar(
+        venue=booking.venue,
+        procedure=booking.procedure,
+        now=now,
+        month=request.GET.get("month"),
+        day=request.GET.get("day"),
+    )
+    return render(
+        request,
+        "bookings/manage_reschedule.html",
+        {
+            "booking": booking,
+            "procedure": booking.procedure,
+            "venue": booking.venue,
+            "calendar": calendar,
+            "chosen": booking.start,
+            "action": reverse("web:manage-reschedule", args=[booking.reference]),
+            "problem": problem,
+            "alternatives": alternatives,
+        },
+        status=409 if problem else 200,
+    )
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def manage_cancel(request: HttpRequest, reference: str) -> HttpResponse:
+    booking = _authorised_booking(request, reference)
+    if booking is None:
+        return redirect("web:lookup")
+    now = clock.now()
+    if request.method == "POST":
+        try:
+            services.booking_cancel(booking=booking, now=now)
+        except (NotActive, OutsideBookingWindow):
+            messages.error(
+                request, _("この予約は取り消せません（すでに取り消し済みか、開始時刻を過ぎています）。")
+            )
+        except Busy:
+            messages.error(request, _("混み合っています。少し待ってから、もう一度お試しください。"))
+        else:
+            messages.success(request, _("予約を取り消しました。"))
+        return redirect("web:manage", reference=booking.reference)
+    if not _manageable(booking, now):
+        return redirect("web:manage", reference=booking.reference)
+    return render(request, "bookings/manage_cancel.html", _manage_context(booking, now))
+
+
+@private_page
+@require_http_methods(["GET"])
+def manage_ics(request: HttpRequest, reference: str) -> HttpResponse:
+    booking = _authorised_booking(request, reference)
+    if booking is None:
+        return redirect("web:lookup")
+    response = HttpResponse(booking_ics(booking), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{booking.reference}.ics"'
+    return response
+
+
+def _limit_keys(request: HttpRequest, reference: str) -> list[str]:
+    def digest(value: str) -> str:
+        return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+
+    ip = request.META.get("REMOTE_ADDR") or "unknown"
+    return [f"{LOOKUP_CACHE_PREFIX}:ip:{digest(ip)}", f"{LOOKUP_CACHE_PREFIX}:ref:{digest(reference)}"]
+
+
+def lookup_tries_exceeded(request: HttpRequest, reference: str) -> bool:
+    """Count this try against the IP and the reference; True past the limit of either."""
+    exceeded = False
+    for key in _limit_keys(request, reference):
+        cache.add(key, 0, timeout=LOOKUP_WINDOW_SECONDS)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=LOOKUP_WINDOW_SECONDS)
+            count = 1
+        exceeded = exceeded or count > LOOKUP_LIMIT
+    return exceeded
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def lookup(request: HttpRequest) -> HttpResponse:
+    form = LookupForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        reference = form.cleaned_data["reference"].strip().upper()
+        if lookup_tries_exceeded(request, reference):
+            return render(request, "bookings/lookup.html", {"form": form, "limited": True}, status=429)
+        try:
+            booking = services.booking_get_for_contact(
+                reference=reference, phone_or_email=form.cleaned_data["phone_or_email"]
+            )
+        except NotFound:
+            form.add_error(
+                None,
+                _(
+                    "予約が見つかりませんでした。予約番号と、予約したときの電話番号またはメールアドレスを確かめてください。"
+                ),
+            )
+        else:
+            _authorise(request, booking.reference)
+            return redirect("web:manage", reference=booking.reference)
+    return render(request, "bookings/lookup.html", {"form": form})

@@ -1,0 +1,253 @@
+"""End to end in Debian's Chromium, on a phone-sized screen: book, manage, stop, switch language.
+
+Each page of a flow is saved as a screenshot in the test's output folder (test-results/…), and
+every page is checked for what a phone user would notice: no sideways scrolling at 360 px,
+tap targets at least 44 px high, and no error in the browser console (a CSP violation included).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bookings.models import Booking
+from bookings.slots import slots_generate
+from scheduler.clock import at_jst
+from venues.models import Venue
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, for this module only.
+
+    While Playwright's sync API is started, this thread has a running event loop, and Django
+    refuses ORM calls from such a thread unless DJANGO_ALLOW_ASYNC_UNSAFE is set. So both live
+    exactly as long as this module's tests: the other tests of the same worker (and anything
+    they start, such as `check --deploy`) see neither.
+    """
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def december(nagano, travel):
+    now = travel(2026, 12, 1, 9, 0)
+    slots_generate(now=now, venues=Venue.objects.filter(code__in=["hokushin-centre", "maruko-koban"]))
+    return now
+
+
+class Phone:
+    """The page, plus the checks and the screenshot taken on every page of a flow."""
+
+    def __init__(self, page, base_url: str, folder: Path) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.folder = folder
+        self.shots = 0
+        self.console_errors: list[str] = []
+        page.set_default_timeout(10_000)
+        page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
+        page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.base_url + path)
+
+    def shot(self, name: str) -> None:
+        page = self.page
+        small_targets = page.evaluate(
+            """() => [...document.querySelectorAll(
+                    'button, .button, .choice, input:not([type=radio]), summary')]
+                .filter(e => e.offsetParent !== null)
+                .filter(e => e.getBoundingClientRect().height < 44)
+                .map(e => e.outerHTML.slice(0, 80))"""
+        )
+        assert small_targets == [], f"{name}: tap targets under 44 px: {small_targets}"
+        page.set_viewport_size({"width": 360, "height": PHONE["height"]})
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        page.set_viewport_size(PHONE)
+        assert overflow <= 0, f"{name}: the page scrolls sideways at 360 px"
+        assert self.console_errors == [], f"{name}: {self.console_errors}"
+        self.shots += 1
+        page.screenshot(path=str(self.folder / f"{self.shots:02d}-{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def phone(chromium, live_server, output_path):
+    """A fresh phone-sized browser context (no cookies) on the live server, in Japanese."""
+    folder = Path(output_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    context = chromium.new_context(viewport=PHONE, locale="ja-JP", has_touch=True, accept_downloads=True)
+    yield Phone(context.new_page(), live_server.url, folder)
+    context.close()
+
+
+def answer(page, question: str, choice: str) -> None:
+    page.get_by_role("group", name=question).get_by_label(choice).check()
+
+
+def test_a_resident_books_record_at_a_licence_centre_then_cancels_it_from_the_manage_link(phone, december):
+    page = phone.page
+    phone.open("/")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("窓口予約")
+    phone.shot("start")
+
+    page.get_by_role("link", name="予約する").click()
+    page.get_by_label(re.compile("特定免許情報の記録（マイナンバーカードとの一体化）")).check()
+    phone.shot("procedure")
+    page.get_by_role("button", name="次へ").click()
+
+    answer(page, "お持ちのマイナンバーカードは有効期限内ですか？", "はい")
+    answer(page, "カードのICチップは壊れておらず、問題なく使えますか？", "はい")
+    answer(page, "現在、運転免許の停止処分を受けていますか？", "いいえ")
+    phone.shot("questions")
+    page.get_by_role("button", name="次へ").click()
+
+    expect(page.get_by_role("heading", name="北信", exact=True)).to_be_visible()
+    expect(page.get_by_text("丸子交番")).to_have_count(0)  # a koban does not take `record`
+    phone.shot("venue")
+    page.get_by_role("button", name=re.compile("^北信運転免許センターを ?選ぶ$")).click()
+
+    expect(page.locator("table.calendar caption")).to_have_text("2026年12月")
+    phone.shot("calendar")
+    page.locator('a[href*="day=2026-12-14"]').click()
+    expect(page.get_by_role("heading", name="2026年12月14日（月） の時間")).to_be_visible()
+    phone.shot("times")
+    page.get_by_role("button", name=re.compile(r"^10:00")).click()
+
+    page.get_by_label("お名前").fill("長野 太郎")
+    page.get_by_label("電話番号").fill("090-1234-5678")
+    page.get_by_label("メールアドレス").fill("taro@example.jp")
+    phone.shot("contact")
+    page.get_by_role("button", name="確認へ進む").click()
+
+    expect(page.locator(".summary")).to_contain_text("2026年12月14日（月）10:00")
+    phone.shot("confirm")
+    page.get_by_role("button", name="予約する").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("予約が完了しました")
+    reference = page.locator("#reference").inner_text()
+    assert re.fullmatch(r"[A-Z2-9]{8}", reference)
+    expect(page.locator(".qr-box svg")).to_be_visible()
+    expect(page.get_by_text("北信運転免許センター").first).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="カレンダーに追加（.ics）").click()
+    assert download.value.suggested_filename == f"{reference}.ics"
+    phone.shot("done")
+
+    manage_link = page.locator(".manage-link a")
+    assert "token=" in manage_link.get_attribute("href")
+    manage_link.click()
+    page.wait_for_url(re.compile(rf"/booking/{reference}/$"))  # the token leaves the address bar
+    expect(page.locator(".status")).to_contain_text("予約済み")
+    phone.shot("manage")
+
+    page.get_by_role("link", name="予約を取り消す").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("この予約を取り消しますか？")
+    phone.shot("cancel-confirm")
+    page.get_by_role("button", name="取り消す", exact=True).click()
+
+    expect(page.locator(".message")).to_have_text("予約を取り消しました。")
+    expect(page.locator(".status")).to_contain_text("取消")
+    phone.shot("cancelled")
+    assert Booking.objects.get(reference=reference).status == "cancelled"
+
+
+def test_an_answer_that_rules_the_procedure_out_stops_before_any_venue_is_offered(phone, december):
+    page = phone.page
+    phone.open("/book/")
+    page.get_by_label(re.compile("特定免許情報の再記録")).check()
+    page.get_by_role("button", name="次へ").click()
+    answer(page, "お持ちのマイナンバーカードは有効期限内ですか？", "はい")
+    answer(page, "カードのICチップは壊れておらず、問題なく使えますか？", "いいえ")
+    answer(page, "現在、運転免許の停止処分を受けていますか？", "いいえ")
+    page.get_by_role("button", name="次へ").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("今は予約できません")
+    expect(page.locator(".stop")).to_contain_text("市区町村でカードを再発行してから予約するか")
+    expect(page.get_by_role("button", name=re.compile("選ぶ"))).to_have_count(0)
+    phone.shot("stopped")
+    phone.open("/book/venue/")
+    assert page.url.endswith("/book/questions/")
+    assert not Booking.objects.exists()
+
+
+def test_in_english_a_resident_books_at_a_koban_and_moves_the_visit_to_another_day(phone, december):
+    page = phone.page
+    phone.open("/")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Book a visit for your My Number Card and driving licence"
+    )
+    expect(page.get_by_text("Record the licence on the My Number Card")).to_be_visible()
+    phone.shot("start-en")
+
+    page.get_by_role("link", name="Book", exact=True).click()
+    page.get_by_label(re.compile("Erase the licence record from the card")).check()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("This venue only handles erasing the licence record.").first).to_be_visible()
+    phone.shot("venue-en")
+    page.get_by_role("button", name=re.compile("^Choose ?Maruko Koban$")).click()
+
+    expect(page.locator("table.calendar caption")).to_have_text("December 2026")
+    page.locator('a[href*="day=2026-12-14"]').click()
+    page.get_by_role("button", name=re.compile(r"^9:00")).click()
+    page.get_by_label("Name").fill("Alex Smith")
+    page.get_by_label("Email address").fill("alex@example.com")
+    page.get_by_role("button", name="Continue to check").click()
+    page.get_by_role("button", name="Book").click()
+
+    expect(page.locator(".summary .when")).to_have_text("Mon 14 December 2026, 9:00–9:10")
+    phone.shot("done-en")
+    reference = page.locator("#reference").inner_text()
+    page.locator(".manage-link a").click()
+    page.get_by_role("link", name="Change the date or time").click()
+    page.locator('a[href*="day=2026-12-15"]').click()
+    phone.shot("reschedule-en")
+    page.get_by_role("button", name=re.compile(r"^13:00")).click()
+
+    expect(page.locator(".message")).to_have_text("The date and time of your booking have been changed.")
+    expect(page.locator(".summary .when")).to_have_text("Tue 15 December 2026, 13:00–13:10")
+    phone.shot("rescheduled-en")
+    booking = Booking.objects.get(reference=reference)
+    assert (booking.language, booking.start) == ("en", at_jst(date(2026, 12, 15), 13, 0))

@@ -1,0 +1,569 @@
+"""The resident pages, through Django's test client: the flow, its stops, managing, i18n, costs."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, time
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from bookings import views
+from bookings.contact import Contact
+from bookings.ics import booking_ics
+from bookings.models import Booking, Slot
+from bookings.services import booking_create
+from bookings.slots import slots_generate
+from scheduler.clock import at_jst, local
+from tests import builders
+from venues.models import Procedure, Venue
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = date(2026, 12, 14)
+START = at_jst(MONDAY, 10, 0)
+CARD_OK = {"card_valid": "yes", "chip_ok": "yes", "licence_suspended": "no"}
+CONTACT = {"name": "長野 太郎", "phone": "090-1234-5678", "email": "taro@example.jp"}
+
+
+@pytest.fixture
+def december(nagano, travel):
+    now = travel(2026, 12, 1, 9, 0)
+    slots_generate(now=now, venues=Venue.objects.filter(code="hokushin-centre"))
+    return now
+
+
+@pytest.fixture
+def client():
+    # A fresh address per test: the lookup limit counts per IP in a cache that CI shares.
+    return Client(REMOTE_ADDR=f"198.51.100.{uuid.uuid4().int % 250 + 1}")
+
+
+def post(client, url, data, *, follow=False):
+    response = client.post(url, data, follow=follow)
+    location = response.headers.get("Location", "")
+    for value in ("長野", "taro", "1234"):
+        assert value not in location, f"personal data in a URL: {location}"
+    return response
+
+
+def walk(client, *, procedure="record", answers=None, venue="hokushin-centre", start=START, contact=None):
+    """Go through the flow up to the confirm page; each step must send to the next."""
+    assert post(client, "/book/", {"procedure": procedure}).url == "/book/questions/"
+    if answers is None:
+        answers = CARD_OK if procedure != "erase" else {}
+    if answers:
+        assert post(client, "/book/questions/", answers).url == "/book/venue/"
+    else:
+        assert client.get("/book/questions/").url == "/book/venue/"
+    assert post(client, "/book/venue/", {"venue": venue}).url == "/book/date/"
+    assert post(client, "/book/date/", {"start": local(start).isoformat()}).url == "/book/contact/"
+    assert post(client, "/book/contact/", contact or CONTACT).url == "/book/confirm/"
+
+
+def book(client, **kwargs) -> Booking:
+    walk(client, **kwargs)
+    response = post(client, "/book/confirm/", {})
+    assert response.url == "/book/done/"
+    return Booking.objects.get(reference=client.session[views.BOOKED]["reference"])
+
+
+def made(**fields) -> tuple[Booking, str]:
+    venue = Venue.objects.get(code=fields.pop("venue", "hokushin-centre"))
+    procedure = Procedure.objects.get(code=fields.pop("procedure", "record"))
+    created = booking_create(
+        venue=venue,
+        procedure=procedure,
+        start=fields.pop("start", START),
+        contact=Contact("長野 花子", "0261234567", "hanako@example.jp"),
+        answers={"card_valid": True, "chip_ok": True, "licence_suspended": False},
+        now=at_jst(date(2026, 12, 1), 9),
+    )
+    return created.booking, created.token
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+# --- Start, help, headers -----------------------------------------------------------------
+
+
+def test_the_start_page_lists_the_six_procedures_in_plain_words_with_a_booking_button(client, nagano):
+    page = text(client.get("/"))
+    for procedure in Procedure.objects.all():
+        assert procedure.name in page and procedure.summary in page
+    assert 'href="/book/"' in page and "予約する" in page
+    assert 'href="/booking/lookup/"' in page and 'href="/help/"' in page
+    assert "マイナンバーカード" in page and "暗証番号" in page
+
+
+def test_every_resident_page_has_a_strict_content_security_policy_and_no_inline_code(client, nagano):
+    response = client.get("/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    body = response.content.decode()
+    assert "<script" not in body and "style=" not in body and "<style" not in body
+
+
+def test_the_help_page_answers_the_questions_residents_ask(client, db):
+    page = text(client.get("/help/"))
+    for words in ("見た目", "有効期限", "なくした", "ゴールド", "はがき", "白黒の顔写真", "再記録"):
+        assert words in page
+
+
+def test_the_language_switch_shows_the_pages_in_english(client, nagano):
+    switched = client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert switched.status_code == 302
+    page = text(client.get("/"))
+    assert 'lang="en"' in page
+    assert "Book a visit" in page and "Record the licence on the My Number Card" in page
+    assert "予約する" not in page.replace('lang="ja">日本語', "")
+
+
+def test_an_unknown_address_gets_a_page_in_the_site_layout(client, db):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and "ページが見つかりません" in text(response)
+    assert 'action="/i18n/setlang/"' in text(response)
+
+
+def test_forms_refuse_a_post_without_the_csrf_token(nagano):
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/book/", {"procedure": "record"}).status_code == 403
+    assert strict.post("/booking/lookup/", {"reference": "X", "phone_or_email": "y"}).status_code == 403
+
+
+# --- The booking flow -------------------------------------------------------------------------
+
+
+def test_a_resident_books_record_from_the_start_page_to_the_done_page(client, december):
+    booking = book(client)
+    assert (booking.venue.code, booking.procedure.code, booking.start) == ("hokushin-centre", "record", START)
+    assert (booking.name, booking.phone, booking.email, booking.language) == (
+        "長野 太郎",
+        "09012345678",
+        "taro@example.jp",
+        "ja",
+    )
+    assert booking.answers == {"card_valid": True, "chip_ok": True, "licence_suspended": False}
+
+    page = text(client.get("/book/done/"))
+    assert f'<p class="reference" id="reference">{booking.reference}</p>' in page
+    assert "2026年12月14日（月）10:00" in page and "北信運転免許センター" in page
+    assert '<svg viewBox="' in page and 'class="qr"' in page
+    assert f'href="/booking/{booking.reference}/calendar.ics"' in page
+    assert re.search(rf'href="/booking/{booking.reference}/\?token=[\w-]{{40,}}"', page)
+    assert "マイナンバーカード" in page and "運転免許証" in page
+    assert views.FLOW not in client.session  # the typed contact leaves the session
+
+
+def test_the_questions_are_only_those_the_procedure_needs(client, nagano):
+    post(client, "/book/", {"procedure": "record"})
+    page = text(client.get("/book/questions/"))
+    assert page.count("<fieldset") == 3 and "<legend>" in page and "有効期限内" in page
+    assert "暗証番号" not in page.split("<main")[1].split("</form>")[0]
+
+    post(client, "/book/", {"procedure": "one-stop"})
+    page = text(client.get("/book/questions/"))
+    assert page.count("<fieldset") == 6 and "暗証番号（6〜16桁の英数字）を覚えていますか" in page
+
+    post(client, "/book/", {"procedure": "erase"})
+    assert client.get("/book/questions/").url == "/book/venue/"
+
+
+def test_an_answer_that_rules_the_procedure_out_stops_the_flow_with_what_to_do(client, december):
+    post(client, "/book/", {"procedure": "record"})
+    response = post(client, "/book/questions/", {**CARD_OK, "card_valid": "no"})
+    page = text(response)
+    assert response.status_code == 200 and "今は予約できません" in page
+    assert "先にお住まいの市区町村でカードの更新をしてから、予約してください。" in page
+    assert client.get("/book/venue/").url == "/book/questions/"  # no way round it
+
+
+def test_a_damaged_chip_says_to_reissue_the_card_or_ask_for_a_physical_licence(client, nagano):
+    post(client, "/book/", {"procedure": "re-record"})
+    page = text(post(client, "/book/questions/", {**CARD_OK, "chip_ok": "no"}))
+    assert "再発行" in page and "免許証の交付" in page
+
+
+def test_choosing_no_procedure_says_to_choose_one(client, nagano):
+    response = post(client, "/book/", {})
+    assert response.status_code == 200 and "手続を選んでください。" in text(response)
+
+
+def test_an_unanswered_question_is_asked_again(client, nagano):
+    post(client, "/book/", {"procedure": "record"})
+    response = post(client, "/book/questions/", {"card_valid": "yes"})
+    assert response.status_code == 200
+    assert text(response).count("「はい」か「いいえ」を選んでください。") == 2
+
+
+def test_the_venue_page_offers_only_venues_that_take_the_procedure_grouped_by_area(client, nagano):
+    post(client, "/book/", {"procedure": "record"})
+    post(client, "/book/questions/", CARD_OK)
+    page = text(client.get("/book/venue/"))
+    assert [h for h in re.findall(r"<h2>(.*?)</h2>", page)] == ["北信", "東信", "中信", "南信"]
+    for name in ("北信運転免許センター", "東信運転免許センター", "中南信運転免許センター", "飯田警察署"):
+        assert name in page
+    assert "丸子" not in page and "長野中央警察署" not in page
+    assert "026-292-2345" in page and "10:00–11:00、14:30–15:30" in page
+
+
+def test_a_koban_shows_that_it_takes_only_erase(client, nagano):
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    page = text(client.get("/book/venue/"))
+    koban = page.split("丸子交番")[1].split("</li>")[0]
+    assert "この会場で受け付けるのは「記録抹消」だけです。" in koban
+    assert "9:00–11:30、13:00–16:00" in koban
+    centre = page.split("北信運転免許センター")[1].split("</li>")[0]
+    assert "だけです" not in centre
+
+
+def test_the_calendar_marks_closed_days_with_their_reason(client, nagano, travel):
+    travel(2026, 12, 21, 9, 0)
+    hokushin = Venue.objects.get(code="hokushin-centre")
+    builders.closure(hokushin, date(2027, 1, 15), note="設備点検のため")
+    slots_generate(now=at_jst(date(2026, 12, 21), 9), venues=[hokushin])
+    walk_to_date(client)
+    december_page = text(client.get("/book/date/?month=2026-12"))
+    assert "2026年12月" in december_page and "年末年始のお休み" in december_page
+    assert "日曜日" in december_page  # weekends are marked too (read out to screen readers)
+    january = text(client.get("/book/date/?month=2027-01"))
+    assert "祝日（成人の日）" in january and "臨時休業：設備点検のため" in january
+    assert 'href="?month=2027-01&amp;day=2027-01-12#times"' in january  # an open day links to its times
+    assert "day=2027-01-11" not in january and "day=2027-01-15" not in january
+
+
+def walk_to_date(client, procedure="record", venue="hokushin-centre"):
+    post(client, "/book/", {"procedure": procedure})
+    post(client, "/book/questions/", CARD_OK)
+    post(client, "/book/venue/", {"venue": venue})
+
+
+def test_the_times_of_the_chosen_day_show_full_ones_as_full(client, december):
+    Slot.objects.filter(venue__code="hokushin-centre", start=at_jst(MONDAY, 10, 10)).update(taken=1)
+    walk_to_date(client)
+    page = text(client.get("/book/date/?day=2026-12-14"))
+    assert "2026年12月14日（月） の時間" in page
+    assert f'name="start" value="{at_jst(MONDAY, 10, 0).isoformat()}"' in page
+    assert '<button type="button" class="time full" disabled>10:10<span class="state">満席</span>' in page
+    assert len(re.findall(r'name="start"', page)) == 11  # 12 slots, one full
+
+
+def test_a_seat_taken_before_confirming_offers_the_nearest_free_times_and_keeps_what_was_typed(
+    client, december
+):
+    walk(client)
+    Slot.objects.filter(venue__code="hokushin-centre", start=START).update(taken=1)  # someone else
+    response = post(client, "/book/confirm/", {})
+    page = text(response)
+    assert response.status_code == 409 and "満席になりました" in page
+    offered = re.findall(r'class="time wide">(.*?)</button>', page)
+    assert offered == [
+        f"2026年12月14日（月）{t}" for t in ("10:10", "10:20", "10:30", "10:40", "10:50", "14:30")
+    ]
+    assert "長野 太郎" in page  # what was typed is kept
+    # Picking one of them goes straight back to the confirm page, not to the contact form.
+    assert post(client, "/book/date/", {"start": at_jst(MONDAY, 10, 10).isoformat()}).url == "/book/confirm/"
+    assert post(client, "/book/confirm/", {}).url == "/book/done/"
+    assert Booking.objects.get().start == at_jst(MONDAY, 10, 10)
+
+
+def test_the_same_person_cannot_hold_two_bookings_of_one_procedure(client, december):
+    made()
+    walk(client, contact={**CONTACT, "phone": "026-123-4567"})
+    response = post(client, "/book/confirm/", {})
+    assert response.status_code == 409 and "すでにあります" in text(response)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ({"name": "", "phone": "09012345678", "email": ""}, "お名前を入力してください"),
+        ({"name": "長野", "phone": "", "email": ""}, "どちらかを入力してください"),
+        ({"name": "長野", "phone": "12345", "email": ""}, "10桁か11桁"),
+        ({"name": "長野", "phone": "", "email": "taro@"}, "メールアドレスの形を確かめてください"),
+    ],
+)
+def test_the_contact_form_says_what_to_fix(client, december, typed, message):
+    walk_to_date(client)
+    post(client, "/book/date/", {"start": START.isoformat()})
+    response = post(client, "/book/contact/", typed)
+    assert response.status_code == 200 and message in text(response)
+
+
+def test_the_contact_page_says_what_is_kept_and_for_how_long(client, december, settings):
+    settings.RETENTION_DAYS = 90
+    walk_to_date(client)
+    post(client, "/book/date/", {"start": START.isoformat()})
+    page = text(client.get("/book/contact/"))
+    assert (
+        "来場日から90日後に消去します" in page
+        and "マイナンバー（個人番号）や暗証番号はお聞きしません" in page
+    )
+    assert 'autocomplete="tel"' in page and 'type="email"' in page
+
+
+def test_a_step_reached_too_early_sends_back_to_the_first_missing_one(client, nagano):
+    assert client.get("/book/confirm/").url == "/book/"
+    assert client.get("/book/done/").url == "/"
+    post(client, "/book/", {"procedure": "record"})
+    assert client.get("/book/date/").url == "/book/questions/"
+
+
+def test_one_stop_reminds_to_know_the_signature_pin_without_asking_for_it(client, december):
+    walk(
+        client,
+        procedure="one-stop",
+        answers={**CARD_OK, "card_only": "yes", "signature_cert_valid": "yes", "knows_signature_pin": "yes"},
+    )
+    page = text(client.get("/book/confirm/"))
+    assert "署名用電子証明書の暗証番号" in page and "このサイトでは入力しません" in page
+    assert 'type="password"' not in page
+
+
+# --- Managing a booking -------------------------------------------------------------------------
+
+
+def test_the_manage_link_moves_the_token_into_the_session_and_out_of_the_address(client, december):
+    booking, token = made()
+    response = client.get(f"/booking/{booking.reference}/?token={token}")
+    assert response.status_code == 302 and response.url == f"/booking/{booking.reference}/"
+    page = text(client.get(response.url))
+    assert booking.reference in page and "2026年12月14日（月）10:00" in page and "予約済み" in page
+    assert Client().get(f"/booking/{booking.reference}/").url == "/booking/lookup/"
+    assert Client().get(f"/booking/{booking.reference}/?token=wrong").status_code == 404
+
+
+def test_cancelling_asks_for_confirmation_then_frees_the_seat(client, december):
+    booking, token = made()
+    client.get(f"/booking/{booking.reference}/?token={token}")
+    confirm = client.get(f"/booking/{booking.reference}/cancel/")
+    assert confirm.status_code == 200 and "この予約を取り消しますか？" in text(confirm)
+    assert Booking.objects.get(pk=booking.pk).status == "confirmed"  # looking is not cancelling
+
+    done = post(client, f"/booking/{booking.reference}/cancel/", {}, follow=True)
+    page = text(done)
+    assert "予約を取り消しました。" in page and "取消" in page
+    assert Booking.objects.get(pk=booking.pk).status == "cancelled"
+    assert Slot.objects.get(pk=booking.slot_id).taken == 0
+    assert "日時を変更する" not in page
+
+
+def test_rescheduling_uses_the_same_calendar_and_moves_the_booking(client, december):
+    booking, token = made()
+    client.get(f"/booking/{booking.reference}/?token={token}")
+    page = text(client.get(f"/booking/{booking.reference}/reschedule/?day=2026-12-14"))
+    assert '<table class="calendar">' in page
+    assert "現在の予約" in page  # the own seat is shown, not offered
+    later = at_jst(MONDAY, 14, 30)
+    done = post(
+        client, f"/booking/{booking.reference}/reschedule/", {"start": later.isoformat()}, follow=True
+    )
+    assert "予約の日時を変更しました。" in text(done) and "2026年12月14日（月）14:30" in text(done)
+    assert Booking.objects.get(pk=booking.pk).start == later
+
+
+def test_a_taken_time_when_rescheduling_keeps_the_booking_and_offers_others(client, december):
+    booking, token = made()
+    client.get(f"/booking/{booking.reference}/?token={token}")
+    Slot.objects.filter(venue__code="hokushin-centre", start=at_jst(MONDAY, 14, 30)).update(taken=1)
+    response = post(
+        client, f"/booking/{booking.reference}/reschedule/", {"start": at_jst(MONDAY, 14, 30).isoformat()}
+    )
+    assert response.status_code == 409 and "今の予約はそのままです" in text(response)
+    assert "2026年12月14日（月）14:40" in text(response)
+    assert Booking.objects.get(pk=booking.pk).start == START
+
+
+def test_the_lookup_form_finds_a_booking_by_reference_and_phone(client, december):
+    booking, _ = made()
+    response = post(
+        client, "/booking/lookup/", {"reference": booking.reference.lower(), "phone_or_email": "026-123-4567"}
+    )
+    assert response.url == f"/booking/{booking.reference}/"
+    assert client.get(response.url).status_code == 200
+
+
+def test_the_lookup_form_says_nothing_was_found_for_a_wrong_phone(client, december):
+    booking, _ = made()
+    response = post(
+        client, "/booking/lookup/", {"reference": booking.reference, "phone_or_email": "0000000000"}
+    )
+    assert response.status_code == 200 and "予約が見つかりませんでした" in text(response)
+    assert client.get(f"/booking/{booking.reference}/").url == "/booking/lookup/"
+
+
+def test_the_lookup_form_is_limited_to_ten_tries_per_address_and_per_reference(client, december):
+    booking, _ = made()
+    for _ in range(10):
+        post(client, "/booking/lookup/", {"reference": booking.reference, "phone_or_email": "0000000000"})
+    limited = post(
+        client, "/booking/lookup/", {"reference": booking.reference, "phone_or_email": "0261234567"}
+    )
+    assert limited.status_code == 429 and "15分ほど待って" in text(limited)
+    # Another address is limited too, for that reference: guessing from many places does not help.
+    other = Client(REMOTE_ADDR=f"203.0.113.{uuid.uuid4().int % 250 + 1}")
+    assert (
+        other.post(
+            "/booking/lookup/", {"reference": booking.reference, "phone_or_email": "0261234567"}
+        ).status_code
+        == 429
+    )
+    for key in views._limit_keys(client.get("/").wsgi_request, booking.reference):
+        cache.delete(key)
+
+
+def test_the_calendar_file_describes_the_visit_without_the_token(client, december):
+    booking, token = made()
+    client.get(f"/booking/{booking.reference}/?token={token}")
+    response = client.get(f"/booking/{booking.reference}/calendar.ics")
+    assert response["Content-Type"].startswith("text/calendar")
+    assert f'filename="{booking.reference}.ics"' in response["Content-Disposition"]
+    body = response.content.decode().replace("\r\n ", "")
+    assert "DTSTART:20261214T010000Z" in body and "DTEND:20261214T011000Z" in body
+    assert "SUMMARY:特定免許情報の記録" in body and "北信運転免許センター" in body
+    assert booking.reference in body and token not in body and "STATUS:CONFIRMED" in body
+
+
+def test_the_calendar_file_of_a_cancelled_booking_says_cancelled_in_its_language(december):
+    booking, _ = made()
+    Booking.objects.filter(pk=booking.pk).update(status="cancelled", language="en")
+    body = booking_ics(Booking.objects.get(pk=booking.pk)).decode().replace("\r\n ", "")
+    assert "STATUS:CANCELLED" in body and "Record the licence on the My Number Card" in body
+    assert "Booking reference" in body
+
+
+# --- English ---------------------------------------------------------------------------------------
+
+
+def test_an_english_resident_books_with_english_dates_and_texts(client, december):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    booking = book(client)
+    assert booking.language == "en"
+    page = text(client.get("/book/done/"))
+    assert "Mon 14 December 2026, 10:00" in page and "Hokushin Driver&#x27;s License Center" in page
+    assert "Booking reference" in page and "My Number Card" in page
+
+
+def test_english_questions_and_their_advice_are_translated(client, nagano):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    post(client, "/book/", {"procedure": "record"})
+    page = text(post(client, "/book/questions/", {**CARD_OK, "card_valid": "no"}))
+    assert "renew the card at your municipality" in page
+
+
+# --- Costs: queries and bytes -------------------------------------------------------------------------
+
+# The queries each page makes (as measured; the session read included, a GET writes no session).
+PAGE_QUERIES = {
+    "start": 1,  # procedures
+    "help": 0,
+    "procedure": 2,  # session, procedures
+    "questions": 2,  # session, procedure
+    "venue": 5,  # session, procedure, venues, their procedures, their windows
+    "date": 7,  # session, procedure, venue, closures ×2, windows, slots
+    "contact": 1,  # session
+    "confirm": 3,  # session, procedure, venue
+    "done": 2,  # session, booking
+    "manage": 2,  # session, booking
+    "reschedule": 6,  # session, booking, closures ×2, windows, slots
+    "cancel": 2,  # session, booking
+    "lookup": 0,
+}
+
+
+def page_urls(client) -> dict[str, str]:
+    booking, token = made(start=at_jst(MONDAY, 15, 0))
+    client.get(f"/booking/{booking.reference}/?token={token}")
+    walk(client)
+    urls = {
+        "start": "/",
+        "help": "/help/",
+        "procedure": "/book/",
+        "questions": "/book/questions/",
+        "venue": "/book/venue/",
+        "date": "/book/date/?day=2026-12-14",
+        "contact": "/book/contact/",
+        "confirm": "/book/confirm/",
+        "manage": f"/booking/{booking.reference}/",
+        "reschedule": f"/booking/{booking.reference}/reschedule/?day=2026-12-14",
+        "cancel": f"/booking/{booking.reference}/cancel/",
+        "lookup": "/booking/lookup/",
+    }
+    return urls
+
+
+@pytest.mark.parametrize("page", sorted(PAGE_QUERIES))
+def test_every_page_renders_in_a_fixed_number_of_queries(
+    client, december, django_assert_max_num_queries, page
+):
+    urls = page_urls(client)
+    if page == "done":
+        post(client, "/book/confirm/", {})
+        urls["done"] = "/book/done/"
+    client.get(urls[page])  # warm the caches that are filled once per process (templates, holidays)
+    with django_assert_max_num_queries(PAGE_QUERIES[page]):
+        response = client.get(urls[page])
+    assert response.status_code == 200
+
+
+def test_the_date_page_costs_the_same_however_many_bookings_there_are(client, december):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    walk_to_date(client)
+    client.get("/book/date/?day=2026-12-14")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/book/date/?day=2026-12-14")
+    for minute in (10, 20, 30):
+        Slot.objects.filter(venue__code="hokushin-centre", start=at_jst(MONDAY, 10, minute)).update(taken=1)
+    builders.closure(Venue.objects.get(code="hokushin-centre"), date(2026, 12, 16), note="点検")
+    with CaptureQueriesContext(connection) as many:
+        client.get("/book/date/?day=2026-12-14")
+    assert len(many) == len(few)
+
+
+def test_the_venue_page_costs_the_same_for_four_venues_as_for_twenty_eight(client, nagano):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for procedure in ("record", "erase"):
+        post(client, "/book/", {"procedure": procedure})
+        post(client, "/book/questions/", CARD_OK if procedure == "record" else {})
+        client.get("/book/venue/")
+        with CaptureQueriesContext(connection) as queries:
+            page = text(client.get("/book/venue/"))
+        counts[procedure] = (len(queries), page.count('name="venue"'))
+    assert counts == {"record": (5, 4), "erase": (5, 28)}
+
+
+def test_pages_and_the_stylesheet_stay_small_and_are_served_by_the_app(client, december):
+    css = client.get("/static/bookings/site.css")
+    assert css.status_code == 200 and len(b"".join(css.streaming_content)) < 50_000
+    for url in ("/", "/help/", "/book/"):
+        body = client.get(url).content
+        assert len(body) < 50_000
+        assert b"http://" not in body.replace(b"http://testserver", b"") and b"https://" not in body
+
+
+def test_no_page_is_cached_once_it_shows_personal_data(client, december):
+    walk(client)
+    assert "no-store" in client.get("/book/confirm/")["Cache-Control"]
+
+
+def test_a_closed_window_leaves_no_time_to_pick(client, december):
+    hokushin = Venue.objects.get(code="hokushin-centre")
+    builders.closure(hokushin, MONDAY, start_time=time(9, 0), end_time=time(17, 0), note="研修")
+    slots_generate(now=at_jst(date(2026, 12, 1), 9), venues=[hokushin])
+    walk_to_date(client)
+    page = text(client.get("/book/date/?day=2026-12-14"))
+    assert "研修" in page and 'name="start"' not in page
+    assert "day=2026-12-14" not in page.split('<table class="calendar">')[1].split("</table>")[0]
+    assert 'href="?month=2026-12&amp;day=2026-12-15#times"' in page
