@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from django.db import transaction
 
-from .models import Procedure, ReceptionWindow, Venue
+from .models import AuditEntry, Procedure, ReceptionWindow, Venue
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "nagano.yaml"
 
@@ -151,3 +151,88 @@ def reference_data_load(
             venue.save(update_fields=["parent"])
             report.updated.append(f"venue {item['code']} parent")
     return report
+
+
+# --- Audit: who changed a window, closure, counter or venue, when, from what to what ----------
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
+    """The named fields of `obj` as JSON-safe values (times as HH:MM, dates as ISO)."""
+    return {name: _json_value(getattr(obj, name)) for name in fields}
+
+
+def audit_record(
+    *,
+    actor: Any,
+    venue: Venue | None,
+    object_type: str,
+    object_id: Any,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    note: str = "",
+) -> AuditEntry:
+    """One audit row; call it inside the transaction of the change it records."""
+    return AuditEntry.objects.create(
+        actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+        venue=venue,
+        object_type=object_type,
+        object_id=str(object_id),
+        action=action,
+        before=before,
+        after=after,
+        note=note[:200],
+    )
+
+
+def audit_changes(entry: AuditEntry) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for every field that differs; all fields for an add or a removal."""
+    before, after = entry.before or {}, entry.after or {}
+    keys = list(dict.fromkeys([*before.keys(), *after.keys()]))
+    return [(key, before.get(key), after.get(key)) for key in keys if before.get(key) != after.get(key)]
+
+
+VENUE_AUDIT_FIELDS = [
+    "code",
+    "name",
+    "name_en",
+    "kind",
+    "area",
+    "city",
+    "address",
+    "phone",
+    "phone_verified",
+    "horizon_days",
+    "cutoff_days_before",
+    "cutoff_time",
+    "is_active",
+    "sort_order",
+]
+
+
+@transaction.atomic
+def venue_save(*, venue: Venue, actor: Any) -> Venue:
+    """Save an administrator's edit of a venue's settings, with an audit row."""
+    previous = Venue.objects.filter(pk=venue.pk).first() if venue.pk else None
+    before = snapshot(previous, VENUE_AUDIT_FIELDS) if previous else None
+    venue.save()
+    after = snapshot(venue, VENUE_AUDIT_FIELDS)
+    if before != after:
+        audit_record(
+            actor=actor,
+            venue=venue,
+            object_type="venue",
+            object_id=venue.pk,
+            action="change" if previous else "add",
+            before=before,
+            after=after,
+        )
+    return venue

@@ -1,0 +1,605 @@
+"""Custom admin pages for running a venue's day: the day page (queue), its print view, walk-ins and
+staff bookings, CSV export and the month overview.
+
+Each page asks `venues.scoping` which venues the user may see, and every change goes through
+`bookings.services`; these views only read, choose what to show and report the result.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from scheduler import clock
+from scheduler.errors import DomainError
+from venues.admin import day_page_url, error_text
+from venues.calendar import closures_between, day_status, venue_calendar
+from venues.models import Venue
+from venues.scoping import scope, venues_for
+
+from . import eligibility, services
+from .contact import normalize_phone
+from .models import Booking, Slot
+
+Status = Booking.Status
+ACTION_LABELS = {
+    "check_in": "受付",
+    "start": "窓口へ",
+    "done": "完了",
+    "no_show": "来庁なし",
+    "undo": "元に戻す",
+    "cancel": "取消",
+}
+# Short labels for the yes/no answers (the full questions are in bookings/eligibility.py).
+ANSWER_LABELS = {
+    "card_valid": "カード期限内",
+    "chip_ok": "IC正常",
+    "licence_suspended": "免許停止中",
+    "card_only": "カードのみ",
+    "signature_cert_valid": "署名証明書有効",
+    "knows_signature_pin": "暗証番号把握",
+}
+QUEUE_TARGETS = {target for _sources, target in services.TRANSITIONS.values()}
+MAX_EXPORT_DAYS = 366
+_REFERENCE = rf"[{services.REFERENCE_ALPHABET}]{{{services.REFERENCE_LENGTH}}}"
+_REFERENCE_IN_URL = re.compile(rf"/BOOKING/({_REFERENCE})(?:[/?#]|$)")
+
+
+# --- Small helpers ------------------------------------------------------------------------------
+
+
+def reference_in(text: str) -> str | None:
+    """The booking reference in what was typed or scanned: the reference itself, or a URL with it."""
+    cleaned = unicodedata.normalize("NFKC", text or "").strip().upper()
+    if "/" in cleaned:
+        match = _REFERENCE_IN_URL.search(cleaned)
+        return match.group(1) if match else None
+    compact = re.sub(r"[\s\-]", "", cleaned)
+    return compact if re.fullmatch(_REFERENCE, compact) else None
+
+
+def phone_in(text: str) -> str | None:
+    """Digits when the text looks like (part of) a phone number."""
+    normalised = unicodedata.normalize("NFKC", text or "").strip()
+    if re.fullmatch(r"[\d\s\-()+]{3,}", normalised):
+        digits = normalize_phone(normalised)
+        return digits if len(digits) >= 3 else None
+    return None
+
+
+def parse_day(raw: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat((raw or "").strip()[:10])
+    except ValueError:
+        return default
+
+
+def user_venues(request: HttpRequest) -> list[Venue]:
+    return list(venues_for(request.user).order_by("sort_order", "code"))
+
+
+def pick_venue(venues: list[Venue], code: str | None) -> Venue:
+    """The requested venue if the user may see it (else 404), or the first of theirs."""
+    if code:
+        for venue in venues:
+            if venue.code == code:
+                return venue
+        raise Http404("No such venue.")
+    return venues[0]
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return fallback
+
+
+def answers_shown(answers: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(label, はい/いいえ, rules the procedure out) for each stored answer."""
+    shown = []
+    for key, value in (answers or {}).items():
+        question = eligibility.QUESTIONS.get(key)
+        warn = question is not None and value is question.rules_out_when
+        shown.append((ANSWER_LABELS.get(key, key), "はい" if value else "いいえ", warn))
+    return shown
+
+
+def actions_for(booking: Booking) -> list[tuple[str, str]]:
+    """The queue steps the services allow from the booking's status, plus undo after a step."""
+    allowed = [
+        (action, ACTION_LABELS[action])
+        for action, (sources, _target) in services.TRANSITIONS.items()
+        if booking.status in sources
+    ]
+    if booking.status in QUEUE_TARGETS:
+        allowed.append(("undo", ACTION_LABELS["undo"]))
+    return allowed
+
+
+def render(
+    request: HttpRequest,
+    model_admin: admin.ModelAdmin,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+) -> TemplateResponse:
+    base = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "app_label": model_admin.model._meta.app_label,
+    }
+    return TemplateResponse(request, template, {**base, **context}, status=status)
+
+
+def require(request: HttpRequest, allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied
+
+
+def no_venue_page(request: HttpRequest, model_admin: admin.ModelAdmin) -> TemplateResponse:
+    return render(request, model_admin, "admin/bookings/no_venue.html", {"title": _("担当会場がありません")})
+
+
+# --- The day page -------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueRow:
+    booking: Booking
+    actions: list[tuple[str, str]]
+    answers: list[tuple[str, str, bool]]
+
+    @property
+    def procedure_short(self) -> str:
+        """The procedure's name without its explanation in brackets, to keep the row short."""
+        return self.booking.procedure.name.split("（")[0]
+
+
+@dataclass
+class SlotRow:
+    slot: Slot | None
+    rows: list[QueueRow] = field(default_factory=list)
+
+    @property
+    def free(self) -> int:
+        return self.slot.remaining if self.slot and self.slot.active else 0
+
+
+@dataclass
+class DayQueue:
+    venue: Venue
+    day: date
+    slot_rows: list[SlotRow]
+    bookings: list[Booking]
+    counts: list[tuple[str, str, int]]
+    status: Any
+    bookable: list[Slot]
+
+
+def day_queue(*, venue: Venue, day: date, now: datetime) -> DayQueue:
+    """Everything the day page shows, in a fixed number of queries (slots, bookings, closures)."""
+    slots = list(
+        Slot.objects.filter(venue=venue, date=day).select_related("window").order_by("start", "window__start")
+    )
+    first, last = clock.at_jst(day), clock.at_jst(day) + timedelta(days=1)
+    bookings = list(
+        Booking.objects.filter(venue=venue, start__gte=first, start__lt=last)
+        .select_related("procedure")
+        .order_by("start", "id")
+    )
+    by_slot: dict[int, list[Booking]] = defaultdict(list)
+    for booking in bookings:
+        by_slot[booking.slot_id].append(booking)
+    slot_rows = []
+    for slot in slots:
+        rows = [QueueRow(b, actions_for(b), answers_shown(b.answers)) for b in by_slot.pop(slot.pk, [])]
+        slot_rows.append(SlotRow(slot, rows))
+    leftovers = [b for group in by_slot.values() for b in group]
+    if leftovers:
+        slot_rows.append(
+            SlotRow(None, [QueueRow(b, actions_for(b), answers_shown(b.answers)) for b in leftovers])
+        )
+    tally = Counter(b.status for b in bookings)
+    counts = [(value, str(label), tally.get(value, 0)) for value, label in Status.choices]
+    status = day_status(day, closures_between(venue, day, day))
+    bookable = [s for s in slots if s.active and s.end > now and s.remaining > 0]
+    return DayQueue(venue, day, slot_rows, bookings, counts, status, bookable)
+
+
+def lookup(*, request: HttpRequest, text: str) -> tuple[str | None, list[Booking]]:
+    """Find bookings in the user's venues by reference (typed or scanned), phone or name."""
+    found = scope(Booking.objects.select_related("venue", "procedure"), request.user)
+    reference = reference_in(text)
+    if reference:
+        hits = list(found.filter(reference=reference))
+        if hits:
+            return reference, hits
+    digits = phone_in(text)
+    if digits:
+        return None, list(found.filter(phone__contains=digits).order_by("-start")[:30])
+    words = unicodedata.normalize("NFKC", text).split()
+    if not words:
+        return None, []
+    for word in words:
+        found = found.filter(name__icontains=word)
+    return None, list(found.order_by("-start")[:30])
+
+
+def day_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
+    require(request, model_admin.has_view_permission(request))
+    venues = user_venues(request)
+    if not venues:
+        return no_venue_page(request, model_admin)
+    now = clock.now()
+    today = clock.today(now)
+    venue = pick_venue(venues, request.GET.get("venue"))
+    day = parse_day(request.GET.get("date"), today)
+
+    query = (request.GET.get("q") or "").strip()[:200]
+    results: list[Booking] | None = None
+    if query:
+        reference, results = lookup(request=request, text=query)
+        if reference and len(results) == 1:
+            hit = results[0]
+            url = day_page_url(hit.venue, clock.local(hit.start).date())
+            return HttpResponseRedirect(f"{url}&{urlencode({'hl': hit.reference})}#b-{hit.reference}")
+
+    queue = day_queue(venue=venue, day=day, now=now)
+    procedures = list(venue.procedures.all())
+    context = {
+        "title": _("%(venue)s の窓口 %(day)s") % {"venue": venue.name, "day": f"{day:%Y-%m-%d}"},
+        "queue": queue,
+        "venue": venue,
+        "venues": venues,
+        "day": day,
+        "today": today,
+        "now": now,
+        "is_today": day == today,
+        "is_past": day < today,
+        "prev_day": day - timedelta(days=1),
+        "next_day": day + timedelta(days=1),
+        "weekday": "月火水木金土日"[day.weekday()],
+        "procedures": procedures,
+        "query": query,
+        "results": results,
+        "highlight": request.GET.get("hl", ""),
+        "can_change": model_admin.has_change_permission(request),
+        "can_add": request.user.has_perm("bookings.add_booking"),
+        "can_close": request.user.has_perm("venues.add_closure"),
+        "back": request.get_full_path(),
+        "day_url": day_page_url(venue, day),
+    }
+    return render(request, model_admin, "admin/bookings/day.html", context)
+
+
+def print_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
+    require(request, model_admin.has_view_permission(request))
+    venues = user_venues(request)
+    if not venues:
+        return no_venue_page(request, model_admin)
+    now = clock.now()
+    venue = pick_venue(venues, request.GET.get("venue"))
+    day = parse_day(request.GET.get("date"), clock.today(now))
+    queue = day_queue(venue=venue, day=day, now=now)
+    context = {
+        "queue": queue,
+        "venue": venue,
+        "day": day,
+        "weekday": "月火水木金土日"[day.weekday()],
+        "now": now,
+    }
+    return TemplateResponse(request, "admin/bookings/day_print.html", context)
+
+
+@require_POST
+def step_view(request: HttpRequest, model_admin: admin.ModelAdmin, pk: int) -> HttpResponse:
+    """One queue step on one booking (check in, start, done, no-show, undo, cancel)."""
+    require(request, model_admin.has_change_permission(request))
+    booking = get_object_or_404(model_admin.get_queryset(request).select_related("venue"), pk=pk)
+    action = request.POST.get("action", "")
+    now = clock.now()
+    fallback = day_page_url(booking.venue, clock.local(booking.start).date())
+    try:
+        if action == "undo":
+            changed = services.booking_undo(booking=booking, now=now, actor=request.user)
+        elif action == "cancel":
+            changed = services.booking_cancel(booking=booking, now=now, actor=request.user, note="staff")
+        elif action in services.TRANSITIONS:
+            changed = services.booking_transition(booking=booking, action=action, now=now, actor=request.user)
+        else:
+            raise Http404("Unknown action.")
+        messages.success(
+            request,
+            _("%(ref)s %(name)s さん: %(status)s")
+            % {
+                "ref": changed.reference,
+                "name": changed.name,
+                "status": changed.get_status_display(),
+            },
+        )
+    except DomainError as error:
+        messages.error(
+            request,
+            _("%(ref)s（%(status)s）: %(error)s")
+            % {"ref": booking.reference, "status": booking.get_status_display(), "error": error_text(error)},
+        )
+    target = safe_next(request, fallback)
+    return HttpResponseRedirect(f"{target.split('#')[0]}#b-{booking.reference}")
+
+
+# --- Walk-ins and staff bookings ----------------------------------------------------------------
+
+
+def book_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
+    """GET: choose a seat of a day; POST: book it as a walk-in (today) or a staff booking."""
+    require(request, request.user.has_perm("bookings.add_booking"))
+    venues = user_venues(request)
+    if not venues:
+        return no_venue_page(request, model_admin)
+    now = clock.now()
+    today = clock.today(now)
+    data = request.POST if request.method == "POST" else request.GET
+    venue = pick_venue(venues, data.get("venue"))
+    day = parse_day(data.get("date"), today)
+    procedures = list(venue.procedures.all())
+    error = None
+    status = 200
+    if request.method == "POST":
+        procedure = next((p for p in procedures if p.code == data.get("procedure")), None)
+        start = parse_datetime(data.get("start") or "")
+        channel = data.get("channel") or (Booking.Channel.WALK_IN if day == today else Booking.Channel.STAFF)
+        if procedure is None or start is None or start.tzinfo is None:
+            error, status = _("手続と時刻を選んでください。"), 400
+        else:
+            try:
+                created = services.booking_create_by_staff(
+                    venue=venue,
+                    procedure=procedure,
+                    start=start,
+                    name=data.get("name", ""),
+                    phone=data.get("phone", ""),
+                    email=data.get("email", ""),
+                    channel=channel,
+                    now=now,
+                    actor=request.user,
+                )
+            except DomainError as problem:
+                error, status = error_text(problem), problem.status
+            else:
+                booking = created.booking
+                messages.success(
+                    request,
+                    _("%(channel)sを登録しました: %(ref)s %(name)s さん %(time)s（%(procedure)s）")
+                    % {
+                        "channel": booking.get_channel_display(),
+                        "ref": booking.reference,
+                        "name": booking.name,
+                        "time": f"{clock.local(booking.start):%m/%d %H:%M}",
+                        "procedure": procedure.name,
+                    },
+                )
+                url = day_page_url(venue, clock.local(booking.start).date())
+                return HttpResponseRedirect(
+                    f"{url}&{urlencode({'hl': booking.reference})}#b-{booking.reference}"
+                )
+    slots = [
+        slot
+        for slot in Slot.objects.filter(venue=venue, date=day, active=True, end__gt=now).order_by("start")
+        if slot.remaining > 0
+    ]
+    channel = data.get("channel") or (Booking.Channel.WALK_IN if day == today else Booking.Channel.STAFF)
+    context = {
+        "title": _("当日受付・職員予約"),
+        "venue": venue,
+        "venues": venues,
+        "day": day,
+        "today": today,
+        "procedures": procedures,
+        "slots": slots,
+        "channel": channel,
+        "channels": [
+            (Booking.Channel.WALK_IN, Booking.Channel.WALK_IN.label),
+            (Booking.Channel.STAFF, Booking.Channel.STAFF.label),
+        ],
+        "form": data,
+        "error": error,
+        "day_url": day_page_url(venue, day),
+    }
+    return render(request, model_admin, "admin/bookings/book.html", context, status=status)
+
+
+# --- CSV export ---------------------------------------------------------------------------------
+
+CSV_HEADER = [
+    "日付",
+    "開始",
+    "終了",
+    "会場",
+    "予約番号",
+    "氏名",
+    "電話番号",
+    "メール",
+    "手続",
+    "状態",
+    "受付方法",
+    "確認事項への回答",
+    "登録日時",
+]
+
+
+def _cell(value: Any) -> str:
+    """Text as Excel should show it: a leading = + - @ would start a formula, so it is quoted."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def bookings_csv(bookings: Iterable[Booking], filename: str) -> HttpResponse:
+    """UTF-8 with a BOM, so that Excel opens the Japanese text correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for booking in bookings:
+        start, end = clock.local(booking.start), clock.local(booking.end)
+        answers = "; ".join(f"{label}: {value}" for label, value, _warn in answers_shown(booking.answers))
+        writer.writerow(
+            [
+                _cell(value)
+                for value in (
+                    f"{start:%Y-%m-%d}",
+                    f"{start:%H:%M}",
+                    f"{end:%H:%M}",
+                    booking.venue.name,
+                    booking.reference,
+                    booking.name,
+                    booking.phone,
+                    booking.email,
+                    booking.procedure.name,
+                    booking.get_status_display(),
+                    booking.get_channel_display(),
+                    answers,
+                    f"{clock.local(booking.created_at):%Y-%m-%d %H:%M}",
+                )
+            ]
+        )
+    response = HttpResponse(
+        ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def export_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
+    """?venue=<code>&from=YYYY-MM-DD&to=YYYY-MM-DD (a day or a range; all of one's venues without venue)."""
+    require(request, model_admin.has_view_permission(request))
+    venues = user_venues(request)
+    if not venues:
+        return no_venue_page(request, model_admin)
+    today = clock.today()
+    first = parse_day(request.GET.get("from") or request.GET.get("date"), today)
+    last = parse_day(request.GET.get("to"), first)
+    if last < first or (last - first).days + 1 > MAX_EXPORT_DAYS:
+        return HttpResponse(_("期間が正しくありません（最大366日）。"), status=400, content_type="text/plain")
+    bookings = scope(Booking.objects.all(), request.user)
+    code = request.GET.get("venue")
+    label = "all"
+    if code:
+        venue = pick_venue(venues, code)
+        bookings, label = bookings.filter(venue=venue), venue.code
+    bookings = (
+        bookings.filter(start__gte=clock.at_jst(first), start__lt=clock.at_jst(last + timedelta(days=1)))
+        .select_related("venue", "procedure")
+        .order_by("start", "venue__sort_order", "id")
+    )
+    span = first.isoformat() if first == last else f"{first.isoformat()}_{last.isoformat()}"
+    return bookings_csv(bookings, f"bookings-{label}-{span}.csv")
+
+
+# --- Month overview -----------------------------------------------------------------------------
+
+
+@dataclass
+class MonthCell:
+    day: date
+    in_month: bool
+    open: bool = False
+    reason: str = ""
+    taken: int = 0
+    capacity: int = 0
+    url: str = ""
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.taken / self.capacity) if self.capacity else 0
+
+
+def month_days(venue: Venue, year: int, month: int) -> list[list[MonthCell]]:
+    """Weeks (Monday first) with seats taken / capacity per day, in two queries."""
+    weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(year, month)
+    first, last = weeks[0][0], weeks[-1][-1]
+    totals = {
+        row["date"]: row
+        for row in Slot.objects.filter(venue=venue, date__gte=first, date__lte=last)
+        .values("date")
+        .annotate(capacity=Sum("capacity", filter=Q(active=True)), taken=Sum("taken"), slots=Count("id"))
+    }
+    statuses = {status.date: status for status in venue_calendar(venue, first, last)}
+    out = []
+    for week in weeks:
+        row = []
+        for day in week:
+            status = statuses[day]
+            total = totals.get(day, {})
+            row.append(
+                MonthCell(
+                    day=day,
+                    in_month=day.month == month,
+                    open=status.open,
+                    reason=status.note if not status.open or status.note else "",
+                    taken=total.get("taken") or 0,
+                    capacity=total.get("capacity") or 0,
+                    url=day_page_url(venue, day),
+                )
+            )
+        out.append(row)
+    return out
+
+
+def month_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
+    require(request, model_admin.has_view_permission(request))
+    venues = user_venues(request)
+    if not venues:
+        return no_venue_page(request, model_admin)
+    venue = pick_venue(venues, request.GET.get("venue"))
+    today = clock.today()
+    try:
+        year, month = (int(part) for part in (request.GET.get("month") or "").split("-")[:2])
+        date(year, month, 1)
+    except ValueError:
+        year, month = today.year, today.month
+    start = date(year, month, 1)
+    prev_month = (start - timedelta(days=1)).replace(day=1)
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    weeks = month_days(venue, year, month)
+    in_month = [cell for week in weeks for cell in week if cell.in_month]
+    context = {
+        "title": _("%(venue)s の月の予定 %(year)d年%(month)d月")
+        % {"venue": venue.name, "year": year, "month": month},
+        "venue": venue,
+        "venues": venues,
+        "weeks": weeks,
+        "month": start,
+        "prev_month": f"{prev_month:%Y-%m}",
+        "next_month": f"{next_month:%Y-%m}",
+        "this_month": f"{today:%Y-%m}",
+        "today": today,
+        "weekdays": list("月火水木金土日"),
+        "total_taken": sum(cell.taken for cell in in_month),
+        "total_capacity": sum(cell.capacity for cell in in_month),
+        "slots_url": reverse("admin:bookings_slot_changelist"),
+    }
+    return render(request, model_admin, "admin/bookings/month.html", context)
+
+
+def bookings_for_export(queryset: QuerySet[Booking]) -> QuerySet[Booking]:
+    return queryset.select_related("venue", "procedure").order_by("start", "id")
