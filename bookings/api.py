@@ -2,38 +2,52 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+import re
+from datetime import datetime
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scheduler import clock
 from scheduler.api import ErrorSerializer
+from scheduler.errors import InvalidInput
 from venues import selectors as venue_selectors
+from venues.models import Procedure, Venue
 
+from . import services
+from .contact import contact_clean
+from .links import manage_url
+from .models import Booking
 from .slots import availability
 
 AVAILABILITY_MAX_DAYS = 92
 
 
+class AvailableSlotSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    remaining = serializers.IntegerField()
+
+
+class AvailableDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    slots = AvailableSlotSerializer(many=True)
+
+
 class AvailabilityApi(APIView):
-    class SlotSerializer(serializers.Serializer):
-        start = serializers.DateTimeField()
-        end = serializers.DateTimeField()
-        remaining = serializers.IntegerField()
+    """The serializers describe the response for the schema; the body itself is built directly
+    (hundreds of slots per call: DRF's per-field machinery cost more than the query)."""
 
-    class DaySerializer(serializers.Serializer):
-        date = serializers.DateField()
-        slots = serializers.SerializerMethodField()
-
-        def get_slots(self, day) -> list[dict]:
-            return AvailabilityApi.SlotSerializer(day.slots, many=True).data
-
+    @extend_schema_serializer(component_name="Availability")
     class OutputSerializer(serializers.Serializer):
         venue = serializers.CharField()
         procedure = serializers.CharField()
-        days = serializers.ListField(child=serializers.DictField())
+        days = AvailableDaySerializer(many=True)
 
     @extend_schema(
         operation_id="venue_availability",
@@ -61,6 +75,251 @@ class AvailabilityApi(APIView):
             {
                 "venue": place.code,
                 "procedure": procedure.code,
-                "days": self.DaySerializer(days, many=True).data,
+                "days": [
+                    {
+                        "date": day.date.isoformat(),
+                        "slots": [
+                            {
+                                "start": clock.local(view.start).isoformat(),
+                                "end": clock.local(view.end).isoformat(),
+                                "remaining": view.remaining,
+                            }
+                            for view in day.slots
+                        ],
+                    }
+                    for day in days
+                ],
             }
         )
+
+
+# --- Bookings (residents) ----------------------------------------------------------------
+
+CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:\d\d)")
+START_YEARS = (2000, 2200)  # wide either way; keeps time arithmetic far from year 1 and year 9999
+TOKEN_HEADER = OpenApiParameter(
+    "X-Booking-Token",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="The secret token returned once, when the booking was made.",
+)
+BOOKING_ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+
+
+class SafeJSONParser(JSONParser):
+    """JSON nested too deeply is malformed input (a 400), not a crash."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as error:
+            raise ParseError("JSON parse error - nested too deeply.") from error
+
+
+class TextField(serializers.CharField):
+    """Text only: a number or a boolean sent for a text field is a type error, not text."""
+
+    default_error_messages = {"invalid": "Must be text."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CodeField(TextField):
+    """A venue or procedure code, checked for its shape before it gets near the database."""
+
+    default_error_messages = {"invalid": "Must be a code (lower-case letters, digits and hyphens)."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not CODE_PATTERN.fullmatch(value):
+            self.fail("invalid")
+        return value
+
+
+class TimeField(serializers.DateTimeField):
+    """ISO 8601 with its offset in, Japan time out (`2026-12-14T10:00:00+09:00`); naive times refused."""
+
+    default_error_messages = {
+        "invalid": "Give a time in ISO 8601 with its offset, e.g. 2026-12-14T10:00:00+09:00.",
+        "range": "That time is out of range.",
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not TIME_PATTERN.fullmatch(value):
+            self.fail("invalid")
+        try:
+            parsed = datetime.fromisoformat(value.upper())
+        except ValueError:
+            self.fail("invalid")
+        if not START_YEARS[0] <= parsed.year <= START_YEARS[1]:
+            self.fail("range")
+        return clock.local(parsed)
+
+    def to_representation(self, value):
+        return clock.local(value).isoformat()
+
+
+def request_language(request: Request, given: str | None) -> str:
+    """The booking's language: the `language` field, else Accept-Language (Japanese by default)."""
+    if given:
+        return given
+    return "en" if (getattr(request, "LANGUAGE_CODE", "") or "").startswith("en") else "ja"
+
+
+def booking_for_request(request: Request, reference: str) -> Booking:
+    """The booking named in the path, if the X-Booking-Token header is its token; else 404."""
+    return services.booking_get_for_token(reference=reference, token=request.headers.get("X-Booking-Token"))
+
+
+class BookingOutputSerializer(serializers.Serializer):
+    """A booking as its holder sees it (never the token: that is shown once, at creation)."""
+
+    reference = serializers.CharField()
+    status = serializers.ChoiceField(choices=Booking.Status.choices)
+    venue = serializers.CharField(source="venue.code")
+    venue_name = serializers.CharField(source="venue.name")
+    venue_name_en = serializers.CharField(source="venue.name_en")
+    procedure = serializers.CharField(source="procedure.code")
+    procedure_name = serializers.CharField(source="procedure.name")
+    procedure_name_en = serializers.CharField(source="procedure.name_en")
+    start = TimeField()
+    end = TimeField()
+    name = serializers.CharField()
+    phone = serializers.CharField(help_text="Digits only.")
+    email = serializers.CharField()
+    language = serializers.CharField()
+
+
+class BookingCreateApi(APIView):
+    parser_classes = [SafeJSONParser]
+
+    @extend_schema_serializer(component_name="BookingRequest")
+    class InputSerializer(serializers.Serializer):
+        venue = CodeField(max_length=40)
+        procedure = CodeField(max_length=40)
+        start = TimeField()
+        name = TextField(allow_blank=True, trim_whitespace=False)
+        phone = TextField(required=False, allow_blank=True, trim_whitespace=False, default="")
+        email = TextField(required=False, allow_blank=True, trim_whitespace=False, default="")
+        answers = serializers.DictField(
+            required=False,
+            default=dict,
+            help_text="Yes/no answers; keys a procedure does not ask are left out.",
+        )
+        language = serializers.ChoiceField(
+            choices=["ja", "en"], required=False, help_text="Default: from Accept-Language, else ja."
+        )
+
+        def validate_venue(self, code: str) -> Venue:
+            venue = Venue.objects.filter(code=code, is_active=True).first()
+            if venue is None:
+                raise serializers.ValidationError("No venue has that code.")
+            return venue
+
+        def validate_procedure(self, code: str) -> Procedure:
+            procedure = Procedure.objects.filter(code=code).first()
+            if procedure is None:
+                raise serializers.ValidationError("No procedure has that code.")
+            return procedure
+
+        def validate(self, attrs: dict) -> dict:
+            try:
+                attrs["contact"] = contact_clean(
+                    name=attrs["name"], phone=attrs["phone"], email=attrs["email"]
+                )
+            except InvalidInput as error:
+                raise serializers.ValidationError(error.fields) from error
+            return attrs
+
+    @extend_schema_serializer(component_name="BookingCreated")
+    class OutputSerializer(BookingOutputSerializer):
+        token = serializers.CharField(help_text="Shown once: needed to look up, reschedule or cancel.")
+        manage_url = serializers.CharField(help_text="The private page of this booking (carries the token).")
+
+    @extend_schema(
+        operation_id="booking_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer, **BOOKING_ERRORS},
+        description=(
+            "Book one visit. 400: invalid (with fields), no_such_slot, outside_booking_window, ineligible "
+            "(with reasons), procedure_not_offered. 409: slot_full, duplicate_booking."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        created = services.booking_create(
+            venue=data["venue"],
+            procedure=data["procedure"],
+            start=data["start"],
+            contact=data["contact"],
+            answers=data["answers"],
+            now=clock.now(),
+            language=request_language(request, data.get("language")),
+        )
+        booking = created.booking
+        booking.token = created.token
+        booking.manage_url = manage_url(booking.reference, created.token)
+        return Response(self.OutputSerializer(booking).data, status=201)
+
+
+class BookingDetailApi(APIView):
+    @extend_schema(
+        operation_id="booking_get",
+        parameters=[TOKEN_HEADER],
+        responses={200: BookingOutputSerializer, 404: ErrorSerializer},
+        description="Look up a booking. A wrong or missing token and an unknown reference are the same 404.",
+    )
+    def get(self, request: Request, reference: str) -> Response:
+        return Response(BookingOutputSerializer(booking_for_request(request, reference)).data)
+
+
+class BookingCancelApi(APIView):
+    @extend_schema(
+        operation_id="booking_cancel",
+        request=None,
+        parameters=[TOKEN_HEADER],
+        responses={200: BookingOutputSerializer, **BOOKING_ERRORS},
+        description=(
+            "Cancel until the visit starts; the seat is free again at once. 409 not_active when it is "
+            "no longer active (e.g. cancelled already); 400 outside_booking_window once it has started."
+        ),
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        booking = booking_for_request(request, reference)
+        booking = services.booking_cancel(booking=booking, now=clock.now())
+        return Response(BookingOutputSerializer(booking).data)
+
+
+class BookingRescheduleApi(APIView):
+    parser_classes = [SafeJSONParser]
+
+    @extend_schema_serializer(component_name="RescheduleRequest")
+    class InputSerializer(serializers.Serializer):
+        start = TimeField()
+
+    @extend_schema(
+        operation_id="booking_reschedule",
+        request=InputSerializer,
+        parameters=[TOKEN_HEADER],
+        responses={200: BookingOutputSerializer, **BOOKING_ERRORS},
+        description=(
+            "Move to another start time at the same venue for the same procedure, atomically: the new "
+            "seat is taken and the old one freed, or nothing changes. 409 slot_full / not_active; "
+            "400 no_such_slot / outside_booking_window / invalid."
+        ),
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        booking = booking_for_request(request, reference)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        booking = services.booking_reschedule(
+            booking=booking, start=serializer.validated_data["start"], now=clock.now()
+        )
+        return Response(BookingOutputSerializer(booking).data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -161,4 +161,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return Response({"code": "forbidden", "detail": "Not allowed."}, status=403)
     if isinstance(exc, drf_exceptions.APIException):
         return Response({"code": exc.default_code, "detail": str(exc.detail)}, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"code": "too_large", "detail": "The request body is too large."}, status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"code": "bad_request", "detail": "The request cannot be read."}, status=400)
     return None

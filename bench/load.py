@@ -1,0 +1,463 @@
+"""Load benchmark of the booking API under gunicorn on PostgreSQL (not a test: run it by hand).
+
+    .venv/bin/python bench/load.py                     # defaults: 4 sync workers, 32 clients
+    .venv/bin/python bench/load.py --worker-class gthread --workers 2 --threads 8
+
+What it does, all on this machine (127.0.0.1 only; every loop is bounded in count and in time):
+
+1. creates a fresh PostgreSQL database (dropping the bench database of an earlier run), migrates,
+   loads the Nagano reference data and generates slots, with the clock pinned (CLOCK_NOW) so that
+   runs are comparable;
+2. starts the app under gunicorn (DEBUG off, ALLOWED_HOSTS=127.0.0.1) and drives it with
+   concurrent asyncio + httpx clients:
+   (a) availability of one venue over 30 days, 32 clients;
+   (b) bookings of distinct seats (seats raised to 100 per slot at the licence centres, a new
+       phone and email per booking, spread round-robin over the slots), 32 clients;
+   (c) a rush: 200 clients at once on 20 one-seat slots;
+3. starts `bench/bare_app.py` (one conditional UPDATE + one INSERT, no framework) under the very
+   same gunicorn settings and runs (b) against it: the write path's ceiling;
+4. checks the database: no slot above its capacity, every counter equal to its bookings;
+5. prints a summary table and saves everything to bench/results/load-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+HOST = "127.0.0.1"  # the only address this script ever talks to
+CLOCK_NOW = "2026-12-01T09:00:00+09:00"  # a Tuesday; the horizon runs to 31 December
+ANSWERS = {"card_valid": True, "chip_ok": True, "licence_suspended": False}
+CENTRES = ("hokushin-centre", "toshin-centre", "chunanshin-centre", "iida-station")
+RUSH_VENUE = "nagano-chuo-station"
+
+
+@dataclass
+class Phase:
+    name: str
+    requests: int = 0
+    seconds: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "rps": round(self.rps, 1),
+            "p50_ms": round(self.percentile(50), 1),
+            "p95_ms": round(self.percentile(95), 1),
+            "p99_ms": round(self.percentile(99), 1),
+            "mean_ms": round(statistics.fmean(self.latencies_ms), 1) if self.latencies_ms else None,
+            "statuses": self.statuses,
+            "errors": self.errors,
+        }
+
+
+# --- Driving HTTP ---------------------------------------------------------------------------
+
+Request = tuple[str, str, dict | None]
+
+
+async def drive(
+    name: str,
+    base: str,
+    make: Callable[[int], Request],
+    *,
+    clients: int,
+    max_requests: int,
+    max_seconds: float,
+    barrier: bool = False,
+    rate: float | None = None,
+) -> Phase:
+    """`clients` coroutines send requests made by `make(i)` until `max_requests` or `max_seconds`.
+
+    Closed loop by default (each client sends its next request as soon as it has an answer: the
+    server's saturation). With `rate`, open loop: request i is due at start + i/rate, and its
+    latency counts from then (a late send counts as waiting), still at most `clients` in flight.
+    """
+    phase = Phase(name)
+    numbers = itertools.count()
+    statuses: Counter = Counter()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as http:
+        started = time.perf_counter()
+        deadline = started + max_seconds
+        gate = asyncio.Event()
+
+        async def client() -> None:
+            if barrier:
+                await gate.wait()
+            while time.perf_counter() < deadline:
+                number = next(numbers)
+                if number >= max_requests:
+                    return
+                method, url, body = make(number)
+                sent = time.perf_counter()
+                if rate:
+                    sent = started + number / rate
+                    if sent > time.perf_counter():
+                        await asyncio.sleep(sent - time.perf_counter())
+                try:
+                    response = await http.request(method, url, json=body)
+                    statuses[str(response.status_code)] += 1
+                except httpx.HTTPError:
+                    phase.errors += 1
+                    continue
+                phase.latencies_ms.append((time.perf_counter() - sent) * 1000)
+
+        tasks = [asyncio.create_task(client()) for _ in range(clients)]
+        if barrier:
+            await asyncio.sleep(0.2)
+            started = time.perf_counter()
+            gate.set()
+        await asyncio.gather(*tasks)
+        phase.seconds = time.perf_counter() - started
+    phase.requests = len(phase.latencies_ms)
+    phase.statuses = dict(sorted(statuses.items()))
+    return phase
+
+
+# --- The database and the servers -------------------------------------------------------------
+
+
+def admin_dsn(url: str) -> tuple[str, str]:
+    """The maintenance DSN (database `postgres`) and the bench database's name, from its URL."""
+    head, name = url.rsplit("/", 1)
+    return f"{head}/postgres", name
+
+
+def fresh_database(url: str) -> None:
+    dsn, name = admin_dsn(url)
+    if not name.replace("_", "").isalnum():
+        raise SystemExit(f"refusing an odd database name: {name!r}")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    def __init__(self, app: str, env: dict, args: argparse.Namespace, chdir: Path = ROOT) -> None:
+        self.port = free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        command = [
+            str(Path(sys.executable).with_name("gunicorn")),
+            app,
+            "--chdir",
+            str(chdir),
+            "--bind",
+            f"{HOST}:{self.port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+        ]
+        if args.worker_class == "gthread":
+            command += ["--threads", str(args.threads)]
+        self.process = subprocess.Popen(command, env=env, cwd=ROOT)
+
+    def wait_ready(self, path: str, expect: int = 200) -> None:
+        for _ in range(100):
+            try:
+                if httpx.get(self.base + path, timeout=2).status_code == expect:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit(f"gunicorn on {self.base} did not come up")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def integrity(url: str) -> dict:
+    """Seats over capacity, and counters that differ from the bookings holding them: both must be 0."""
+    with psycopg.connect(url) as conn:
+        over = conn.execute("SELECT count(*) FROM bookings_slot WHERE taken > capacity").fetchone()[0]
+        mismatched = conn.execute(
+            """
+            SELECT count(*) FROM bookings_slot s
+            LEFT JOIN (SELECT slot_id, count(*) AS n FROM bookings_booking
+                       WHERE status IN ('confirmed', 'checked_in', 'in_service', 'done', 'no_show')
+                       GROUP BY slot_id) b ON b.slot_id = s.id
+            WHERE s.taken <> coalesce(b.n, 0)
+            """
+        ).fetchone()[0]
+        bookings = conn.execute("SELECT count(*) FROM bookings_booking").fetchone()[0]
+    return {"over_capacity_slots": over, "counter_mismatches": mismatched, "bookings": bookings}
+
+
+# --- The run --------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/scheduler_bench_load")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11", help="'' for none (eager tasks)")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    parser.add_argument("--threads", type=int, default=4, help="per worker, with gthread")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=4000, help="at most, per phase")
+    parser.add_argument("--seconds", type=float, default=20.0, help="at most, per phase")
+    parser.add_argument("--rush", type=int, default=200)
+    parser.add_argument("--seats", type=int, default=20)
+    args = parser.parse_args()
+    if not args.database_url.startswith(("postgres://postgres@127.0.0.1", "postgresql://postgres@127.0.0.1")):
+        raise SystemExit("the bench only runs against PostgreSQL on 127.0.0.1")
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "CLOCK_NOW": CLOCK_NOW,
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": HOST,
+        "SECRET_KEY": "bench-only-" + "x" * 40,
+        "LOG_LEVEL": "WARNING",
+        "BARE_DATABASE_URL": args.database_url,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    print(f"setting up {args.database_url} …", flush=True)
+    fresh_database(args.database_url)
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_nagano")
+    manage(env, "generate_slots")
+    if args.redis_url:
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()
+
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        record_id = conn.execute("SELECT id FROM venues_procedure WHERE code = 'record'").fetchone()[0]
+        # (b) many distinct seats: 100 per slot at the licence centres, from the day after tomorrow.
+        conn.execute(
+            "UPDATE bookings_slot SET capacity = 100 FROM venues_venue v "
+            "WHERE bookings_slot.venue_id = v.id AND v.code = ANY(%s) AND date >= '2026-12-03'",
+            (list(CENTRES),),
+        )
+        seats = conn.execute(
+            "SELECT s.id, v.code, s.start FROM bookings_slot s JOIN venues_venue v ON v.id = s.venue_id "
+            "WHERE v.code = ANY(%s) AND s.date >= '2026-12-03' ORDER BY s.date, s.start, v.code",
+            (list(CENTRES),),
+        ).fetchall()
+        # (c) the rush: the first `--seats` slots of one day at a police station, one seat each.
+        rush = conn.execute(
+            "SELECT s.id, s.start FROM bookings_slot s JOIN venues_venue v ON v.id = s.venue_id "
+            "WHERE v.code = %s AND s.date = '2026-12-15' ORDER BY s.start LIMIT %s",
+            (RUSH_VENUE, args.seats),
+        ).fetchall()
+    print(f"{len(seats)} slots × 100 seats for (b); {len(rush)} one-seat slots for the rush", flush=True)
+
+    def iso(moment: datetime) -> str:
+        return moment.astimezone(datetime.fromisoformat(CLOCK_NOW).tzinfo).isoformat()
+
+    def availability(_: int) -> Request:
+        return (
+            "GET",
+            "/api/v1/venues/hokushin-centre/availability/?procedure=record&from=2026-12-02&to=2026-12-31",
+            None,
+        )
+
+    def booking(prefix: str) -> Callable[[int], Request]:
+        def make(number: int) -> Request:
+            _, venue, start = seats[number % len(seats)]
+            body = {
+                "venue": venue,
+                "procedure": "record",
+                "start": iso(start),
+                "name": "負荷 試験",
+                "phone": f"0{prefix}{number:08d}",
+                "email": f"load{prefix}{number}@example.jp",
+                "answers": ANSWERS,
+            }
+            return ("POST", "/api/v1/bookings/", body)
+
+        return make
+
+    def bare(prefix: str) -> Callable[[int], Request]:
+        def make(number: int) -> Request:
+            slot_id, _, _ = seats[number % len(seats)]
+            return (
+                "POST",
+                "/",
+                {"slot": slot_id, "procedure": record_id, "phone": f"08{prefix}{number:08d}"},
+            )
+
+        return make
+
+    def rusher(number: int) -> Request:
+        _, start = rush[number % len(rush)]
+        body = {
+            "venue": RUSH_VENUE,
+            "procedure": "erase",
+            "start": iso(start),
+            "name": "殺到",
+            "phone": f"07{number:09d}",
+        }
+        return ("POST", "/api/v1/bookings/", body)
+
+    phases: dict[str, Phase] = {}
+
+    def run(key: str, name: str, base: str, make: Callable[[int], Request], **options) -> Phase:
+        print(f"{name} …", flush=True)
+        phases[key] = asyncio.run(drive(name, base, make, **options))
+        return phases[key]
+
+    def warm_up(base: str, make: Callable[[int], Request]) -> None:
+        asyncio.run(drive("warm-up", base, make, clients=8, max_requests=200, max_seconds=10))
+
+    closed = {"clients": args.clients, "max_requests": args.requests, "max_seconds": args.seconds}
+    app = Gunicorn("scheduler.wsgi:application", env, args)
+    try:
+        app.wait_ready("/api/v1/procedures/")
+        warm_up(app.base, availability)
+        warm_up(app.base, booking("6"))
+        a = run("availability", "(a) availability, 30 days", app.base, availability, **closed)
+        b = run("booking", "(b) booking, full stack", app.base, booking("9"), **closed)
+        # The same loads at half the rate each reached: latency when the server is not saturated.
+        paced = {"clients": args.clients, "max_seconds": args.seconds / 2}
+        rate = a.rps / 2
+        run(
+            "availability_paced",
+            f"(a') availability at {rate:.0f}/s",
+            app.base,
+            availability,
+            rate=rate,
+            max_requests=int(rate * args.seconds / 2),
+            **paced,
+        )
+        rate = b.rps / 2
+        run(
+            "booking_paced",
+            f"(b') booking at {rate:.0f}/s",
+            app.base,
+            booking("5"),
+            rate=rate,
+            max_requests=int(rate * args.seconds / 2),
+            **paced,
+        )
+        run(
+            "rush",
+            f"(c) rush: {args.rush} clients, {len(rush)} seats",
+            app.base,
+            rusher,
+            clients=args.rush,
+            max_requests=args.rush,
+            max_seconds=60,
+            barrier=True,
+        )
+    finally:
+        app.stop()
+
+    bare_server = Gunicorn("bare_app:application", env, args, chdir=ROOT / "bench")
+    try:
+        bare_server.wait_ready("/", expect=405)
+        warm_up(bare_server.base, bare("1"))
+        run("bare", "(d) booking, bare view", bare_server.base, bare("2"), **closed)
+    finally:
+        bare_server.stop()
+
+    checks = integrity(args.database_url)
+    full, ceiling, reads, rushed = phases["booking"], phases["bare"], phases["availability"], phases["rush"]
+    report = {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "config": {
+            "workers": args.workers,
+            "worker_class": args.worker_class,
+            "threads": args.threads if args.worker_class == "gthread" else 1,
+            "clients": args.clients,
+            "redis": bool(args.redis_url),
+            "cpus": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),
+        },
+        "phases": {key: phase.summary() for key, phase in phases.items()},
+        "booking_share_of_bare_view": round(full.rps / ceiling.rps, 3) if ceiling.rps else None,
+        "rush_created": rushed.statuses.get("201", 0),
+        "integrity": checks,
+        "goals": {
+            "booking >= 50% of bare view": bool(ceiling.rps) and full.rps / ceiling.rps >= 0.5,
+            "booking p99 < 100 ms (32 clients, closed loop)": full.percentile(99) < 100,
+            "availability p95 < 50 ms (32 clients, closed loop)": reads.percentile(95) < 50,
+            "rush: exactly one booking per seat": rushed.statuses.get("201", 0) == len(rush),
+            "no over-booked seat": checks["over_capacity_slots"] == 0 and checks["counter_mismatches"] == 0,
+        },
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"load-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+    print()
+    print(
+        f"gunicorn: {args.workers} × {args.worker_class}"
+        + (f" × {args.threads} threads" if args.worker_class == "gthread" else "")
+    )
+    print(f"{'phase':<38} {'req':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
+    for phase in phases.values():
+        s = phase.summary()
+        print(
+            f"{s['name']:<38} {s['requests']:>6} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} "
+            f"{s['p99_ms']:>8.1f}  {s['statuses']}{' errors=' + str(s['errors']) if s['errors'] else ''}"
+        )
+    print(f"full-stack booking / bare view: {report['booking_share_of_bare_view']:.0%}")
+    print(f"integrity: {checks}")
+    for goal, met in report["goals"].items():
+        print(f"  [{'x' if met else ' '}] {goal}")
+    print(f"saved {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
