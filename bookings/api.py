@@ -96,7 +96,7 @@ class AvailabilityApi(APIView):
 # --- Bookings (residents) ----------------------------------------------------------------
 
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:\d\d)")
+TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
 START_YEARS = (2000, 2200)  # wide either way; keeps time arithmetic far from year 1 and year 9999
 TOKEN_HEADER = OpenApiParameter(
     "X-Booking-Token",
@@ -141,7 +141,7 @@ class CodeField(TextField):
         return value
 
 
-class TimeField(serializers.DateTimeField):
+class JapanTimeField(serializers.DateTimeField):
     """ISO 8601 with its offset in, Japan time out (`2026-12-14T10:00:00+09:00`); naive times refused."""
 
     default_error_messages = {
@@ -162,6 +162,15 @@ class TimeField(serializers.DateTimeField):
 
     def to_representation(self, value):
         return clock.local(value).isoformat()
+
+
+class BookingApi(APIView):
+    """Booking answers carry personal data (and, once, the token): never kept by a cache."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 def request_language(request: Request, given: str | None) -> str:
@@ -187,22 +196,22 @@ class BookingOutputSerializer(serializers.Serializer):
     procedure = serializers.CharField(source="procedure.code")
     procedure_name = serializers.CharField(source="procedure.name")
     procedure_name_en = serializers.CharField(source="procedure.name_en")
-    start = TimeField()
-    end = TimeField()
+    start = JapanTimeField()
+    end = JapanTimeField()
     name = serializers.CharField()
     phone = serializers.CharField(help_text="Digits only.")
     email = serializers.CharField()
     language = serializers.CharField()
 
 
-class BookingCreateApi(APIView):
+class BookingCreateApi(BookingApi):
     parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="BookingRequest")
     class InputSerializer(serializers.Serializer):
         venue = CodeField(max_length=40)
         procedure = CodeField(max_length=40)
-        start = TimeField()
+        start = JapanTimeField()
         name = TextField(allow_blank=True, trim_whitespace=False)
         phone = TextField(required=False, allow_blank=True, trim_whitespace=False, default="")
         email = TextField(required=False, allow_blank=True, trim_whitespace=False, default="")
@@ -269,7 +278,7 @@ class BookingCreateApi(APIView):
         return Response(self.OutputSerializer(booking).data, status=201)
 
 
-class BookingDetailApi(APIView):
+class BookingDetailApi(BookingApi):
     @extend_schema(
         operation_id="booking_get",
         parameters=[TOKEN_HEADER],
@@ -280,7 +289,7 @@ class BookingDetailApi(APIView):
         return Response(BookingOutputSerializer(booking_for_request(request, reference)).data)
 
 
-class BookingCancelApi(APIView):
+class BookingCancelApi(BookingApi):
     @extend_schema(
         operation_id="booking_cancel",
         request=None,
@@ -297,12 +306,12 @@ class BookingCancelApi(APIView):
         return Response(BookingOutputSerializer(booking).data)
 
 
-class BookingRescheduleApi(APIView):
+class BookingRescheduleApi(BookingApi):
     parser_classes = [SafeJSONParser]
 
     @extend_schema_serializer(component_name="RescheduleRequest")
     class InputSerializer(serializers.Serializer):
-        start = TimeField()
+        start = JapanTimeField()
 
     @extend_schema(
         operation_id="booking_reschedule",

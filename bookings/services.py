@@ -346,7 +346,7 @@ def _lock(booking: Booking) -> Booking:
     the ascending slot order: deadlocks; and every insert that references the venue waits), and on
     PostgreSQL a row moved to another slot meanwhile drops out of the join (DoesNotExist)."""
     if not Booking.objects.select_for_update(no_key=True).filter(pk=booking.pk).values_list("pk"):
-        raise Booking.DoesNotExist()
+        raise NotFound()  # gone meanwhile (e.g. erased): the same 404 as an unknown reference
     return Booking.objects.select_related("slot", "venue", "procedure").get(pk=booking.pk)
 
 

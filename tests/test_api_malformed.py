@@ -144,6 +144,8 @@ WRONG_FIELDS = {
     "year one": {"start": "0001-01-01T00:00:00+09:00"},
     "year 9999 west of UTC": {"start": "9999-12-31T23:59:59-12:00"},
     "words": {"start": "next monday"},
+    "full-width digits in start": {"start": "２０２６-12-14T10:10:00+09:00"},
+    "an ISO week date": {"start": "2026-W51-1T10:10:00+09:00"},
     "unknown venue": {"venue": "atlantis"},
     "unknown procedure": {"procedure": "renewal"},
     "upper-case venue": {"venue": "HOKUSHIN-CENTRE"},
@@ -203,3 +205,20 @@ def test_a_malformed_token_is_404_not_found(api, booking, token):
 def test_a_wrong_method_is_405_with_a_code(api, booking, method, path):
     response = getattr(api, method)(path)
     assert assert_refused(response, 405)["code"] == "method_not_allowed"
+
+
+READ_PATHS = {
+    "/api/v1/venues/a%00b/calendar/": (404, "unknown_venue"),
+    "/api/v1/venues/a%00b/availability/?procedure=record": (404, "unknown_venue"),
+    "/api/v1/venues/HOKUSHIN-CENTRE/calendar/": (404, "unknown_venue"),
+    f"/api/v1/venues/{'a' * 5000}/calendar/": (404, "unknown_venue"),
+    "/api/v1/venues/?procedure=re%00cord": (400, "unknown_procedure"),
+    "/api/v1/venues/hokushin-centre/availability/?procedure=re%00cord": (400, "unknown_procedure"),
+    "/api/v1/venues/hokushin-centre/availability/?procedure=record&from=2026-12-0%00": (400, "invalid_range"),
+}
+
+
+@pytest.mark.parametrize(("path", "expected"), READ_PATHS.items(), ids=list(READ_PATHS))
+def test_odd_codes_in_the_read_endpoints_get_their_contract_error(api, booking, path, expected):
+    response = api.get(path)
+    assert (response.status_code, assert_refused(response)["code"]) == expected

@@ -101,6 +101,17 @@ def test_a_booking_is_confirmed_with_its_reference_token_times_and_manage_link(a
     assert data["name"] == "長野 太郎" and data["phone"] == "0260000000"
 
 
+def test_booking_answers_are_never_kept_by_a_cache(api, centre):
+    response = book(api)
+    assert response["Cache-Control"] == "no-store"
+    made = response.json()
+    assert (
+        api.get(f"/api/v1/bookings/{made['reference']}/", **header(made["token"]))["Cache-Control"]
+        == "no-store"
+    )
+    assert api.get("/api/v1/bookings/ZZZZZZZZ/")["Cache-Control"] == "no-store"
+
+
 def test_a_booking_takes_the_seat_so_availability_shows_it_full(api, centre):
     booked(api)
     assert seat().taken == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from django.db.models import QuerySet
@@ -11,9 +12,13 @@ from scheduler.errors import InvalidRange, ProcedureNotOffered, UnknownProcedure
 
 from .models import Procedure, Venue
 
+CODE_SHAPE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # as `code_validator`: nothing else is looked up
+
 
 def venue_get(code: str) -> Venue:
-    venue = Venue.objects.filter(code=str(code)[:40], is_active=True).first()
+    if not CODE_SHAPE.fullmatch(str(code)):  # e.g. a NUL byte, which PostgreSQL refuses (a 500)
+        raise UnknownVenue()
+    venue = Venue.objects.filter(code=str(code), is_active=True).first()
     if venue is None:
         raise UnknownVenue()
     return venue
@@ -22,7 +27,9 @@ def venue_get(code: str) -> Venue:
 def procedure_get(code: str | None) -> Procedure:
     if not code:
         raise UnknownProcedure("Give a procedure code (?procedure=…).")
-    procedure = Procedure.objects.filter(code=str(code)[:40]).first()
+    if not CODE_SHAPE.fullmatch(str(code)):
+        raise UnknownProcedure()
+    procedure = Procedure.objects.filter(code=str(code)).first()
     if procedure is None:
         raise UnknownProcedure()
     return procedure
