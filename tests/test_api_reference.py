@@ -241,3 +241,16 @@ def test_the_api_docs_page_is_served_without_a_cdn(client, nagano):
     assert response.status_code == 200
     html = response.content.decode()
     assert "swagger" in html.lower() and "cdn.jsdelivr" not in html
+
+
+def test_the_openapi_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yaml"))
+    text = (tmp_path / "schema.yaml").read_text(encoding="utf-8")
+    for path in [
+        "/api/v1/bookings/",
+        "/api/v1/bookings/{reference}/cancel/",
+        "/api/v1/bookings/{reference}/reschedule/",
+    ]:
+        assert path in text

@@ -19,6 +19,9 @@ CALENDAR_MAX_DAYS = 366
 
 class ProcedureListApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Procedure"
+
         code = serializers.CharField()
         name = serializers.CharField()
         name_en = serializers.CharField()
@@ -33,6 +36,9 @@ class ProcedureListApi(APIView):
 
 class VenueListApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Venue"
+
         code = serializers.CharField()
         name = serializers.CharField()
         name_en = serializers.CharField()
@@ -56,18 +62,25 @@ class VenueListApi(APIView):
         return Response(self.OutputSerializer(selectors.venue_list(procedure=procedure), many=True).data)
 
 
+class CalendarDaySerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "CalendarDay"
+
+    date = serializers.DateField()
+    open = serializers.BooleanField()
+    reason = serializers.ChoiceField(choices=["weekend", "holiday", "year_end", "closure"], allow_null=True)
+    note = serializers.CharField(allow_blank=True, help_text="the holiday's name, or the closure's note")
+
+
 class VenueCalendarApi(APIView):
-    class DaySerializer(serializers.Serializer):
-        date = serializers.DateField()
-        open = serializers.BooleanField()
-        reason = serializers.ChoiceField(
-            choices=["weekend", "holiday", "year_end", "closure"], allow_null=True
-        )
-        note = serializers.CharField(allow_blank=True)
+    DaySerializer = CalendarDaySerializer
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Calendar"
+
         venue = serializers.CharField()
-        days = serializers.ListField(child=serializers.DictField())
+        days = CalendarDaySerializer(many=True)
 
     @extend_schema(
         operation_id="venue_calendar",
