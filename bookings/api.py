@@ -20,10 +20,10 @@ from venues import selectors as venue_selectors
 from venues.models import Procedure, Venue
 
 from . import services
+from .availability_cache import availability_days
 from .contact import contact_clean
 from .links import manage_url
 from .models import Booking
-from .slots import availability
 
 AVAILABILITY_MAX_DAYS = 92
 
@@ -70,27 +70,8 @@ class AvailabilityApi(APIView):
             default_to=venue_selectors.horizon_end(place, today=today),
             max_days=AVAILABILITY_MAX_DAYS,
         )
-        days = availability(venue=place, procedure=procedure, first=first, last=last, now=now)
-        return Response(
-            {
-                "venue": place.code,
-                "procedure": procedure.code,
-                "days": [
-                    {
-                        "date": day.date.isoformat(),
-                        "slots": [
-                            {
-                                "start": clock.local(view.start).isoformat(),
-                                "end": clock.local(view.end).isoformat(),
-                                "remaining": view.remaining,
-                            }
-                            for view in day.slots
-                        ],
-                    }
-                    for day in days
-                ],
-            }
-        )
+        days = availability_days(venue=place, procedure=procedure, first=first, last=last, now=now)
+        return Response({"venue": place.code, "procedure": procedure.code, "days": days})
 
 
 # --- Bookings (residents) ----------------------------------------------------------------

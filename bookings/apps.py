@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class BookingsConfig(AppConfig):
     name = "bookings"
     verbose_name = _("予約")
+
+    def ready(self) -> None:
+        from . import availability_cache
+
+        availability_cache.connect()

@@ -42,7 +42,7 @@ from scheduler.errors import (
 from venues.models import Closure, Procedure, ReceptionWindow, Venue
 from venues.services import audit_record, snapshot
 
-from . import eligibility, notifications
+from . import availability_cache, eligibility, notifications
 from .contact import Contact, contact_clean
 from .models import Booking, BookingEvent, Slot
 from .slots import is_online_bookable, run_for_start, slot_starts, slots_generate_for_venue
@@ -153,6 +153,8 @@ def _change_seats(*, take: Iterable[Slot], free: Iterable[Slot], online: bool) -
     re-checks the condition, so that two bookings never take the last seat.
     """
     moves = sorted([(s.pk, +1) for s in take] + [(s.pk, -1) for s in free])
+    for venue_id in {s.venue_id for s in (*take, *free)}:
+        availability_cache.venue_changed(venue_id)  # cached availability shows the new seats
     with connection.cursor() as cursor:
         for pk, delta in moves:
             if delta > 0:

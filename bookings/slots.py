@@ -110,6 +110,9 @@ def slots_generate_for_venue(*, venue: Venue, first: date, last: date, now: date
     windows = list(ReceptionWindow.objects.filter(venue=venue).order_by("start"))
     calendar = venue_calendar(venue, first, last)
     with transaction.atomic():
+        from .availability_cache import venue_changed
+
+        venue_changed(venue.pk)  # closures and windows change the calendar even when no slot changes
         desired = _desired_slots(venue, windows, calendar, now)
         existing = {
             (slot.window_id, slot.start): slot
@@ -225,6 +228,10 @@ class _Row:
 
 def _runs(slots: list, needed: int, online: bool) -> Iterator[tuple[Any, Any, int, tuple[int, ...]]]:
     """Each slot that can start a run of `needed` back-to-back slots of its window."""
+    if needed == 1:
+        for slot in slots:
+            yield slot, slot, (slot.online_remaining if online else slot.remaining), (slot.pk,)
+        return
     for index, first in enumerate(slots):
         run = slots[index : index + needed]
         if len(run) < needed or any(b.start != a.end for a, b in pairwise(run)):
@@ -237,6 +244,14 @@ def availability(
     *, venue: Venue, procedure: Procedure, first: date, last: date, now: datetime
 ) -> list[DayAvailability]:
     """Open days of the range with their online-bookable slots (full ones too), in few queries."""
+    return availability_with_validity(venue=venue, procedure=procedure, first=first, last=last, now=now)[0]
+
+
+def availability_with_validity(
+    *, venue: Venue, procedure: Procedure, first: date, last: date, now: datetime
+) -> tuple[list[DayAvailability], datetime]:
+    """`availability(...)`, and the first moment after `now` at which time alone changes it: the
+    next slot start, cut-off or midnight (when the horizon moves). Until then, only writes do."""
     calendar = {status.date: status for status in venue_calendar(venue, first, last)}
     windows = list(ReceptionWindow.objects.filter(venue=venue, procedures=procedure))
     by_window_day: dict[tuple[int, date], list[_Row]] = defaultdict(list)
@@ -248,9 +263,12 @@ def availability(
         active=True,
         start__gt=now,
     ).values_list("id", "window_id", "date", "start", "end", "capacity", "reserved", "taken")
+    valid_until = clock.at_jst(clock.today(now) + timedelta(days=1))
     for pk, window_id, day, start, end, capacity, reserved, taken in rows.order_by("start"):
         by_window_day[(window_id, day)].append(_Row(pk, start, end, capacity, reserved, taken))
+        valid_until = min(valid_until, start)  # the query's `start > now` drops it then
 
+    last_day = last_bookable_day(venue, now)
     days: list[DayAvailability] = []
     for day in dates(first, last):
         status = calendar[day]
@@ -258,17 +276,24 @@ def availability(
         if not status.open or not applicable:
             continue
         views: list[SlotView] = []
-        for window in applicable:
-            needed = slots_needed(procedure, window)
-            for first_slot, last_slot, remaining, ids in _runs(by_window_day[(window.pk, day)], needed, True):
-                if not is_online_bookable(venue, first_slot.start, now):
-                    continue
-                if _overlaps_closure(first_slot.start, last_slot.end, status.partial_closures):
-                    continue
-                views.append(SlotView(first_slot.start, last_slot.end, remaining, ids))
-        views.sort(key=lambda view: view.start)
+        # The rules of `is_online_bookable`, per day (every row starts after `now` already).
+        cutoff = online_cutoff(venue, day)
+        if now < cutoff:
+            valid_until = min(valid_until, cutoff)
+        if now < cutoff and day <= last_day:
+            closures = status.partial_closures
+            for window in applicable:
+                needed = slots_needed(procedure, window)
+                for first_slot, last_slot, remaining, ids in _runs(
+                    by_window_day[(window.pk, day)], needed, True
+                ):
+                    if closures and _overlaps_closure(first_slot.start, last_slot.end, closures):
+                        continue
+                    views.append(SlotView(first_slot.start, last_slot.end, remaining, ids))
+            if len(applicable) > 1:
+                views.sort(key=lambda view: view.start)
         days.append(DayAvailability(day, views))
-    return days
+    return days, valid_until
 
 
 def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime, online: bool = True) -> list[Slot]:

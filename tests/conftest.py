@@ -23,6 +23,14 @@ def celery_eager(request):
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
 
 
+@pytest.fixture(autouse=True)
+def fresh_availability_cache():
+    """Each test starts with no cached availability (the database is new; the cache may be shared)."""
+    from bookings import availability_cache
+
+    availability_cache.new_generation()
+
+
 @pytest.fixture
 def nagano(db):
     """The real Nagano reference data, as `load_nagano` loads it."""

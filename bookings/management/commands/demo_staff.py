@@ -35,6 +35,8 @@ class Command(BaseCommand):
         user.groups.add(Group.objects.get(name=STAFF_GROUP))
         StaffMembership.objects.get_or_create(user=user, venue=venue)
 
-        self.stdout.write(self.style.SUCCESS("Demo staff logins (local use only): http://127.0.0.1:8000/admin/"))
+        self.stdout.write(
+            self.style.SUCCESS("Demo staff logins (local use only): http://127.0.0.1:8000/admin/")
+        )
         self.stdout.write(f"  administrator (all venues): user {username}  password {admin_password}")
         self.stdout.write(f"  clerk of {venue.name}: user {clerk}  password {clerk_password}")
