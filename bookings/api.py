@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
@@ -20,12 +22,14 @@ from venues import selectors as venue_selectors
 from venues.models import Procedure, Venue
 
 from . import services
-from .availability_cache import availability_days
+from .availability_cache import cached_answer, render_days
 from .contact import contact_clean
 from .links import manage_url
 from .models import Booking
+from .slots import availability_with_validity
 
 AVAILABILITY_MAX_DAYS = 92
+JSON = "application/json"
 
 
 class AvailableSlotSerializer(serializers.Serializer):
@@ -59,19 +63,40 @@ class AvailabilityApi(APIView):
         responses={200: OutputSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
     )
     def get(self, request: Request, venue: str) -> Response:
-        place = venue_selectors.venue_get(venue)
-        procedure = venue_selectors.offered_procedure_get(place, request.query_params.get("procedure"))
+        params = request.query_params
+        raw_procedure, raw_from, raw_to = params.get("procedure"), params.get("from"), params.get("to")
         now = clock.now()
-        today = clock.today(now)
-        first, last = venue_selectors.date_range(
-            request.query_params.get("from"),
-            request.query_params.get("to"),
-            default_from=today,
-            default_to=venue_selectors.horizon_end(place, today=today),
-            max_days=AVAILABILITY_MAX_DAYS,
+
+        def compute():
+            """The full validation (its errors are never cached) and the answer."""
+            place = venue_selectors.venue_get(venue)
+            procedure = venue_selectors.offered_procedure_get(place, raw_procedure)
+            today = clock.today(now)
+            first, last = venue_selectors.date_range(
+                raw_from,
+                raw_to,
+                default_from=today,
+                default_to=venue_selectors.horizon_end(place, today=today),
+                max_days=AVAILABILITY_MAX_DAYS,
+            )
+            days, valid_until = availability_with_validity(
+                venue=place, procedure=procedure, first=first, last=last, now=now
+            )
+            body = {"venue": place.code, "procedure": procedure.code, "days": render_days(days)}
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), valid_until
+
+        shape = venue_selectors.CODE_SHAPE
+        if not (isinstance(raw_procedure, str) and shape.fullmatch(venue) and shape.fullmatch(raw_procedure)):
+            return HttpResponse(compute()[0], content_type=JSON)  # malformed: raises the same errors
+        body = cached_answer(
+            venue_code=venue,
+            procedure_code=raw_procedure,
+            raw_from=raw_from,
+            raw_to=raw_to,
+            now=now,
+            compute=compute,
         )
-        days = availability_days(venue=place, procedure=procedure, first=first, last=last, now=now)
-        return Response({"venue": place.code, "procedure": procedure.code, "days": days})
+        return HttpResponse(body, content_type=JSON)  # kept rendered: a hit neither parses nor renders
 
 
 # --- Bookings (residents) ----------------------------------------------------------------

@@ -146,15 +146,14 @@ TAKE_ANY_SEAT = "UPDATE bookings_slot SET taken = taken + 1 WHERE id = %s AND ac
 FREE_SEAT = "UPDATE bookings_slot SET taken = taken - 1 WHERE id = %s AND taken > 0"
 
 
-def _change_seats(*, take: Iterable[Slot], free: Iterable[Slot], online: bool) -> None:
+def _change_seats(*, take: Iterable[Slot], free: Iterable[Slot], online: bool, venue: Venue) -> None:
     """Take and free seats in ascending pk order (a fixed lock order); SlotFull if one is full.
 
     Each seat is one conditional UPDATE: it waits for a concurrent writer of the same row, then
     re-checks the condition, so that two bookings never take the last seat.
     """
     moves = sorted([(s.pk, +1) for s in take] + [(s.pk, -1) for s in free])
-    for venue_id in {s.venue_id for s in (*take, *free)}:
-        availability_cache.venue_changed(venue_id)  # cached availability shows the new seats
+    availability_cache.venue_changed(venue)  # cached availability shows the new seats (one venue)
     with connection.cursor() as cursor:
         for pk, delta in moves:
             if delta > 0:
@@ -292,7 +291,7 @@ def booking_create(
                 notifications.record(booking=booking, kind="confirmed", token=token, now=now)
                 # The seat last: its row stays locked only until the commit, however long the rest
                 # took; a full slot rolls the whole booking back.
-                _change_seats(take=run, free=(), online=online)
+                _change_seats(take=run, free=(), online=online, venue=venue)
             return Created(booking, token)
         except IntegrityError as error:
             if _is_duplicate_error(error):
@@ -363,7 +362,7 @@ def booking_cancel(
             raise NotActive()
         if actor is None and current.start <= now:
             raise OutsideBookingWindow("The visit has already started; it can no longer be cancelled online.")
-        _change_seats(take=(), free=_seats_of(current), online=False)
+        _change_seats(take=(), free=_seats_of(current), online=False, venue=current.venue)
         current.status = Status.CANCELLED
         current.save(update_fields=["status", "updated_at"])
         _record(current, before=Status.CONFIRMED, after=Status.CANCELLED, now=now, actor=actor, note=note)
@@ -393,7 +392,7 @@ def booking_reschedule(
         if online and current.start <= now:
             raise OutsideBookingWindow("The visit has already started.")
         old_seats = _seats_of(current)
-        _change_seats(take=run, free=old_seats, online=online)
+        _change_seats(take=run, free=old_seats, online=online, venue=current.venue)
         old_start = current.start
         current.slot, current.slot_count = run[0], len(run)
         current.start, current.end = run[0].start, run[-1].end
@@ -491,7 +490,7 @@ def booking_cancel_by_venue(
         if current.status not in Booking.ACTIVE:
             return False
         before = current.status
-        _change_seats(take=(), free=_seats_of(current), online=False)
+        _change_seats(take=(), free=_seats_of(current), online=False, venue=current.venue)
         current.status = Status.CANCELLED_BY_VENUE
         current.save(update_fields=["status", "updated_at"])
         _record(current, before=before, after=Status.CANCELLED_BY_VENUE, now=now, actor=actor, note=note)

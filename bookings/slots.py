@@ -112,7 +112,7 @@ def slots_generate_for_venue(*, venue: Venue, first: date, last: date, now: date
     with transaction.atomic():
         from .availability_cache import venue_changed
 
-        venue_changed(venue.pk)  # closures and windows change the calendar even when no slot changes
+        venue_changed(venue)  # closures and windows change the calendar even when no slot changes
         desired = _desired_slots(venue, windows, calendar, now)
         existing = {
             (slot.window_id, slot.start): slot

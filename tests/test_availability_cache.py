@@ -3,7 +3,6 @@
 from datetime import date, time
 
 import pytest
-from django.core.cache import cache
 from django.db import transaction
 from rest_framework.test import APIClient
 
@@ -150,7 +149,7 @@ def test_an_answer_read_before_the_commit_is_not_served_after_it(
     """Another process may read the old rows before the commit and store its answer under the
     token it saw: the bump at commit puts that answer out of reach."""
     now = travel(2026, 12, 1, 9, 0)
-    stale = api.get(URL).json()["days"]
+    stale = api.get(URL).content  # the answer as kept: rendered JSON
     procedure = Procedure.objects.get(code="record")
     contact = contact_clean(name="長野 太郎", phone="0260000000", email="")
     with django_capture_on_commit_callbacks(execute=True):
@@ -163,9 +162,107 @@ def test_an_answer_read_before_the_commit_is_not_served_after_it(
                 answers=ANSWERS,
                 now=now,
             )
-            key = availability_cache.answer_key(venue=centre, procedure=procedure, first=MONDAY, last=TUESDAY)
-            cache.set(key, (now.timestamp(), now.timestamp() + 3600, stale))  # as the other reader would
+            seen = availability_cache.tokens("cache-centre")  # as the other reader would, then store
+            key = availability_cache.request_key(
+                venue_code="cache-centre",
+                procedure_code="record",
+                raw_from="2026-12-14",
+                raw_to="2026-12-15",
+                today=date(2026, 12, 1),
+            )
+            availability_cache.store(
+                key, tokens=seen, computed_at=now.timestamp(), valid_until=now.timestamp() + 3600, body=stale
+            )
             assert remaining(api)[TEN] == 2  # that stale answer, before the commit
 
     assert Booking.objects.count() == 1
     assert remaining(api)[TEN] == 1
+
+
+# --- A hit needs no database; every change to what the answer depends on shows at once ---------
+
+ALL_DAYS = "/api/v1/venues/cache-centre/availability/?procedure=record"
+
+
+def test_a_cached_answer_is_served_without_any_query(api, centre, django_assert_num_queries):
+    first = api.get(URL).json()
+
+    with django_assert_num_queries(0):
+        again = api.get(URL)
+
+    assert again.status_code == 200 and again.json() == first
+
+
+def test_a_deactivated_venue_is_unknown_at_once(api, centre):
+    assert remaining(api)[TEN] == 2
+    centre.is_active = False
+    centre.save()
+
+    response = api.get(URL)
+
+    assert response.status_code == 404 and response.json()["code"] == "unknown_venue"
+
+
+def test_a_shorter_horizon_shortens_the_default_range_at_once(api, centre):
+    before = [day["date"] for day in api.get(ALL_DAYS).json()["days"]]
+    assert before[-1] > "2026-12-21"
+    centre.horizon_days = 20
+    centre.save()
+
+    after = [day["date"] for day in api.get(ALL_DAYS).json()["days"]]
+
+    assert after == [day for day in before if day <= "2026-12-21"]
+
+
+def test_an_earlier_cut_off_time_hides_the_next_day_at_once(api, centre, travel):
+    travel(2026, 12, 13, 15, 0)
+    assert remaining(api)[TEN] == 2
+    centre.cutoff_time = time(14, 0)
+    centre.save()
+
+    assert remaining(api) == {}
+
+
+def test_a_procedure_the_venue_stops_taking_is_refused_at_once(api, centre):
+    assert remaining(api)[TEN] == 2
+    centre.procedures.remove(Procedure.objects.get(code="record"))
+
+    response = api.get(URL)
+
+    assert response.status_code == 400 and response.json()["code"] == "procedure_not_offered"
+
+
+def test_a_window_with_more_counters_shows_more_seats_once_slots_are_regenerated(api, centre, travel):
+    assert remaining(api)[TEN] == 2
+    centre.windows.update(counters=3)
+    slots_generate(now=travel(2026, 12, 1, 9, 0), venues=[centre])
+
+    assert remaining(api)[TEN] == 3
+
+
+def test_a_window_that_stops_taking_the_procedure_empties_the_answer_at_once(api, centre):
+    assert remaining(api)[TEN] == 2
+    for window in centre.windows.all():
+        window.procedures.clear()
+
+    assert remaining(api) == {}
+
+
+def test_a_slot_withdrawn_outside_the_services_disappears_at_once(api, centre):
+    assert TEN in remaining(api)
+    slot = Slot.objects.get(venue=centre, start=at_jst(MONDAY, 10))
+    slot.active = False
+    slot.save()
+
+    assert TEN not in remaining(api)
+
+
+def test_errors_are_never_cached(api, centre):
+    unknown = "/api/v1/venues/cache-centre/availability/?procedure=nothing-such"
+    assert api.get(unknown).json()["code"] == "unknown_procedure"
+    builders.procedure("nothing-such")
+    centre.procedures.add(Procedure.objects.get(code="nothing-such"))
+    for window in centre.windows.all():
+        window.procedures.add(Procedure.objects.get(code="nothing-such"))
+
+    assert api.get(unknown).status_code == 200
