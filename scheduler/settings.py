@@ -100,8 +100,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits) --------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Processes sharing one Redis keep apart by prefix; each pytest-xdist worker has its own database,
+# so it gets its own prefix too (else one worker's cached answers would be served to another).
+CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "") or os.environ.get("PYTEST_XDIST_WORKER", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -184,21 +184,17 @@ def test_a_booking_through_the_api_gets_its_confirmation_from_the_real_worker(wo
 
 
 @pytest.fixture
-def broker_down_for_bookings():
-    """Publishing from this process fails (Redis "stopped"); the worker still listens on the real one."""
-    from scheduler.celery import app
+def broker_down_for_bookings(monkeypatch):
+    """Publishing a send from this process fails as with Redis stopped; calling the returned
+    function brings it back. The worker keeps listening on the real broker throughout (the
+    closed-port case itself is covered in tests/test_outbox.py and bench/redis_outage.sh)."""
+    from kombu.exceptions import OperationalError
 
-    saved = app.conf.broker_url
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
 
-    def fresh_pools() -> None:
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    fresh_pools()
-    yield
-    app.conf.broker_url = saved
-    fresh_pools()
+    monkeypatch.setattr(tasks.notification_send, "apply_async", refuse)
+    return lambda: monkeypatch.undo()
 
 
 def test_a_booking_made_while_redis_is_down_is_emailed_once_by_the_sweep_through_the_worker(
@@ -208,11 +204,7 @@ def test_a_booking_made_while_redis_is_down_is_emailed_once_by_the_sweep_through
     assert Booking.objects.filter(reference=data["reference"]).exists()
     assert Notification.objects.get(booking__reference=data["reference"]).state == Notification.State.PENDING
 
-    from scheduler.celery import app
-
-    app.conf.broker_url = os.environ["REDIS_URL"]  # Redis is back: the next beat run of the sweep
-    app._pool = None
-    app.amqp._producer_pool = None
+    broker_down_for_bookings()  # Redis is back: the next beat run of the sweep
     tasks.notifications_sweep.delay()
 
     row = wait_until_sent(data["reference"])
