@@ -188,6 +188,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "yoyaku@example.jp")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# One queue per installation sharing a Redis; each pytest-xdist worker (own test database, own
+# Celery worker subprocess) gets its own queue, so a task never reaches another test database.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "") or (
+    f"celery-{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else "celery"
+)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True

@@ -205,11 +205,18 @@ def test_a_booking_made_while_redis_is_down_is_emailed_once_by_the_sweep_through
     assert Notification.objects.get(booking__reference=data["reference"]).state == Notification.State.PENDING
 
     broker_down_for_bookings()  # Redis is back: the next beat run of the sweep
-    tasks.notifications_sweep.delay()
+    # Publish on a fresh connection to the real broker: earlier tests in this process may have
+    # pointed the app's pooled connections elsewhere.
+    from scheduler.celery import app
+
+    with app.connection_for_write(os.environ["REDIS_URL"]) as connection:
+        tasks.notifications_sweep.apply_async(connection=connection)
 
     row = wait_until_sent(data["reference"])
     assert (row.state, row.attempts) == (Notification.State.SENT, 1)
-    duplicate = tasks.notification_send.delay(row.pk)  # a task delivered twice must not send twice
+    with app.connection_for_write(os.environ["REDIS_URL"]) as connection:
+        # a task delivered twice must not send twice
+        duplicate = tasks.notification_send.apply_async((row.pk,), connection=connection)
     worker.wait_for_log(f"notification_send[{duplicate.id}] succeeded")
     assert f"notification_send[{duplicate.id}] succeeded" in worker.log_path.read_text()
     assert "'not_claimed'" in worker.log_path.read_text()
