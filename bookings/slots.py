@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -296,7 +296,7 @@ def availability_with_validity(
     return days, valid_until
 
 
-def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime, online: bool = True) -> list[Slot]:
+def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime) -> list[Slot]:
     """The active slots a booking of `procedure` starting at `start` would take, or []."""
     day = clock.local(start).date()
     candidates = list(
@@ -315,11 +315,3 @@ def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime, online
         if len(run) == needed and all(b.start == a.end for a, b in pairwise(run)):
             return run
     return []
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    return clock.at_jst(day), clock.at_jst(day) + timedelta(days=1)
-
-
-def time_of(moment: datetime) -> time:
-    return clock.local(moment).time()
