@@ -19,7 +19,7 @@ from scheduler import clock
 from scheduler.api import ErrorSerializer
 from scheduler.errors import InvalidInput
 from venues import selectors as venue_selectors
-from venues.models import Procedure, Venue
+from venues.selectors import venue_and_procedure
 
 from . import services
 from .availability_cache import cached_answer, render_days
@@ -230,25 +230,22 @@ class BookingCreateApi(BookingApi):
             choices=["ja", "en"], required=False, help_text="Default: from Accept-Language, else ja."
         )
 
-        def validate_venue(self, code: str) -> Venue:
-            venue = Venue.objects.filter(code=code, is_active=True).first()
-            if venue is None:
-                raise serializers.ValidationError("No venue has that code.")
-            return venue
-
-        def validate_procedure(self, code: str) -> Procedure:
-            procedure = Procedure.objects.filter(code=code).first()
-            if procedure is None:
-                raise serializers.ValidationError("No procedure has that code.")
-            return procedure
-
         def validate(self, attrs: dict) -> dict:
+            """Both codes in one query (`venue_and_procedure`), with the contact's own checks."""
+            errors: dict[str, list[str]] = {}
+            attrs["venue"], attrs["procedure"] = venue_and_procedure(attrs["venue"], attrs["procedure"])
+            if attrs["venue"] is None:
+                errors["venue"] = ["No venue has that code."]
+            if attrs["procedure"] is None:
+                errors["procedure"] = ["No procedure has that code."]
             try:
                 attrs["contact"] = contact_clean(
                     name=attrs["name"], phone=attrs["phone"], email=attrs["email"]
                 )
             except InvalidInput as error:
-                raise serializers.ValidationError(error.fields) from error
+                errors.update(error.fields)
+            if errors:
+                raise serializers.ValidationError(errors)
             return attrs
 
     @extend_schema_serializer(component_name="BookingCreated")

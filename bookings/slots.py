@@ -299,9 +299,17 @@ def availability_with_validity(
 def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime) -> list[Slot]:
     """The active slots a booking of `procedure` starting at `start` would take, or []."""
     day = clock.local(start).date()
+    # A run of n slots of one window starts within the procedure's duration of `start` (n is the
+    # duration over the slot length, rounded up): nothing later can be part of it.
+    span_end = start + timedelta(minutes=procedure.duration_minutes)
     candidates = list(
         Slot.objects.filter(
-            venue=venue, window__procedures=procedure, date=day, active=True, start__gte=start
+            venue=venue,
+            window__procedures=procedure,
+            date=day,
+            active=True,
+            start__gte=start,
+            start__lt=span_end,
         )
         .select_related("window")
         .order_by("window_id", "start")

@@ -106,7 +106,7 @@ CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "") or os.environ.get("PYT
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "scheduler.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
