@@ -10,11 +10,11 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.functions import Greatest
 
-from scheduler import clock
+from scheduler import clock, rawsql
 from venues.calendar import DayStatus, dates, venue_calendar
 from venues.models import Closure, Procedure, ReceptionWindow, Venue
 
@@ -296,24 +296,49 @@ def availability_with_validity(
     return days, valid_until
 
 
+def _run_candidates_sql() -> str:
+    through = ReceptionWindow.procedures.through._meta
+    return f"""
+SELECT {rawsql.select_list(Slot, "s")}, {rawsql.select_list(ReceptionWindow, "w")}
+FROM {Slot._meta.db_table} AS s
+JOIN {ReceptionWindow._meta.db_table} AS w ON w.id = s.window_id
+JOIN {through.db_table} AS wp
+  ON wp.{through.get_field("receptionwindow").column} = s.window_id
+ AND wp.{through.get_field("procedure").column} = %s
+WHERE s.venue_id = %s AND s.date = %s AND s.active AND s.start >= %s AND s.start < %s
+ORDER BY s.window_id, s.start
+"""  # noqa: S608
+
+
+RUN_CANDIDATES = _run_candidates_sql()
+
+
 def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime) -> list[Slot]:
-    """The active slots a booking of `procedure` starting at `start` would take, or []."""
+    """The active slots a booking of `procedure` starting at `start` would take, or [].
+
+    Fixed SQL (`rawsql`), not a queryset: it runs on every booking and reschedule, where composing
+    the join cost more than the query itself."""
     day = clock.local(start).date()
     # A run of n slots of one window starts within the procedure's duration of `start` (n is the
     # duration over the slot length, rounded up): nothing later can be part of it.
     span_end = start + timedelta(minutes=procedure.duration_minutes)
-    candidates = list(
-        Slot.objects.filter(
-            venue=venue,
-            window__procedures=procedure,
-            date=day,
-            active=True,
-            start__gte=start,
-            start__lt=span_end,
-        )
-        .select_related("window")
-        .order_by("window_id", "start")
-    )
+    ops = connection.ops
+    params = [
+        procedure.pk,
+        venue.pk,
+        ops.adapt_datefield_value(day),
+        ops.adapt_datetimefield_value(start),
+        ops.adapt_datetimefield_value(span_end),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(RUN_CANDIDATES, params)
+        rows = cursor.fetchall()
+    split = len(Slot._meta.concrete_fields)
+    candidates = []
+    for row in rows:
+        slot = rawsql.from_row(Slot, row[:split])
+        Slot.window.field.set_cached_value(slot, rawsql.from_row(ReceptionWindow, row[split:]))
+        candidates.append(slot)
     for slot in candidates:
         if slot.start != start:
             continue

@@ -96,6 +96,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Parameters bound by the server, so that psycopg prepares a statement after its fifth use on a
+    # connection: PostgreSQL then skips parsing and planning it (bench/load.py).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits) --------------------------------------------------------------------

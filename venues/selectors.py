@@ -6,9 +6,9 @@ import re
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Exists, Model, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
-from scheduler import clock
+from scheduler import clock, rawsql
 from scheduler.errors import InvalidRange, ProcedureNotOffered, UnknownProcedure, UnknownVenue
 
 from .models import Procedure, Venue
@@ -36,16 +36,9 @@ def procedure_get(code: str | None) -> Procedure:
     return procedure
 
 
-def _columns(model: type[Model], alias: str) -> tuple[list[str], str]:
-    fields = model._meta.concrete_fields
-    return [f.attname for f in fields], ", ".join(f'{alias}."{f.column}"' for f in fields)
-
-
-_VENUE_NAMES, _VENUE_COLUMNS = _columns(Venue, "v")
-_PROCEDURE_NAMES, _PROCEDURE_COLUMNS = _columns(Procedure, "p")
 # Names from the models' own metadata, values as parameters.
 VENUE_AND_PROCEDURE = f"""
-SELECT {_VENUE_COLUMNS}, {_PROCEDURE_COLUMNS}
+SELECT {rawsql.select_list(Venue, "v")}, {rawsql.select_list(Procedure, "p")}
 FROM (SELECT 1 AS one) AS one
 LEFT JOIN {Venue._meta.db_table} AS v ON v.code = %s AND v.is_active
 LEFT JOIN {Procedure._meta.db_table} AS p ON p.code = %s
@@ -60,15 +53,8 @@ def venue_and_procedure(venue_code: str, procedure_code: str) -> tuple[Venue | N
     with connection.cursor() as cursor:
         cursor.execute(VENUE_AND_PROCEDURE, [str(venue_code), str(procedure_code)])
         row = cursor.fetchone()
-    split = len(_VENUE_NAMES)
-    venue_row, procedure_row = row[:split], row[split:]
-    venue = Venue.from_db(connection.alias, _VENUE_NAMES, venue_row) if venue_row[0] is not None else None
-    procedure = (
-        Procedure.from_db(connection.alias, _PROCEDURE_NAMES, procedure_row)
-        if procedure_row[0] is not None
-        else None
-    )
-    return venue, procedure
+    split = len(Venue._meta.concrete_fields)
+    return rawsql.from_row(Venue, row[:split]), rawsql.from_row(Procedure, row[split:])
 
 
 def venue_takes(venue: Venue, procedure: Procedure) -> bool:
