@@ -31,11 +31,11 @@ Closed-loop figures at 32 clients measure saturation: latency there is mostly qu
 
 Why a raw asyncio client (plain asyncio streams, pre-encoded requests, minimal response parsing)
 and not an HTTP library: the load generator shares the 2 cores with the server, so its own CPU
-per request must be small for the server to be what is measured. httpx cost ~3.6-4 ms of CPU per
-request here and saturated a core on its own, capping even the bare view (~255 req/s). This
-client, measured against a hello-world WSGI app under 4 sync workers, costs ~0.4-0.5 ms per request
+per request must be small for the server to be what is measured. Against a hello-world WSGI app
+under 4 sync workers, httpx cost ~3.5-4.5 ms of CPU per request and used ~80% of a core for ~170-225
+req/s (it capped the bare view below at ~255-270 req/s); this client costs ~0.4-0.55 ms per request
 (a new connection each time, since sync workers close it after every response; ~0.1 ms on a
-kept-alive gthread connection) and drove that app at ~800-1000 req/s with under half a core.
+kept-alive gthread connection) and drove that app at ~750-1100 req/s with about half a core.
 """
 
 from __future__ import annotations
