@@ -80,6 +80,7 @@ class Phase:
     statuses: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request, by process group
 
     @property
     def rps(self) -> float:
@@ -103,6 +104,7 @@ class Phase:
             "mean_ms": round(statistics.fmean(self.latencies_ms), 1) if self.latencies_ms else None,
             "statuses": self.statuses,
             "errors": self.errors,
+            "cpu_ms_per_request": self.cpu_ms,
         }
 
 
@@ -357,6 +359,56 @@ def integrity(url: str) -> dict:
     return {"over_capacity_slots": over, "counter_mismatches": mismatched, "bookings": bookings}
 
 
+# --- Where the CPU goes ---------------------------------------------------------------------
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (those gone meanwhile count as 0)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _processes(starts_with: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            except OSError:
+                continue
+            if Path(command).name.startswith(starts_with) or command.startswith(starts_with):
+                found.append(int(entry.name))
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    """The gunicorn master and its workers."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == pid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def python_speed_us() -> float:
+    """A yardstick of this machine's speed at the time of the run (best of 5, µs): figures of two
+    runs compare only when this one is about the same."""
+    import timeit
+
+    return round(min(timeit.repeat("sum(range(1000))", number=2000, repeat=5)) / 2000 * 1e6, 2)
+
+
 # --- The run --------------------------------------------------------------------------------
 
 
@@ -395,6 +447,7 @@ def main() -> None:
     manage(env, "migrate", "--noinput")
     manage(env, "load_nagano")
     manage(env, "generate_slots")
+    manage(env, "collectstatic", "--noinput")  # as deployed (and no warning from WhiteNoise)
     if args.redis_url:
         redis.Redis.from_url(args.redis_url).flushdb()
 
@@ -469,10 +522,25 @@ def main() -> None:
 
     phases: dict[str, Phase] = {}
 
-    def run(key: str, name: str, base: str, make: Callable[[int], Request], **options) -> Phase:
+    def run(key: str, name: str, server: Gunicorn, make: Callable[[int], Request], **options) -> Phase:
+        """One phase, with the CPU each side spent on it: the server (gunicorn and its workers),
+        PostgreSQL, Redis and this load generator."""
         print(f"{name} …", flush=True)
-        phases[key] = asyncio.run(drive(name, base, make, **options))
-        return phases[key]
+        groups = {
+            "server": _children(server.process.pid),
+            "postgres": _processes("postgres"),
+            "redis": _processes("redis-server"),
+            "load_generator": [os.getpid()],
+        }
+        before = {group: _cpu_seconds(pids) for group, pids in groups.items()}
+        phase = asyncio.run(drive(name, server.base, make, **options))
+        if phase.requests:
+            phase.cpu_ms = {
+                group: round((_cpu_seconds(pids) - before[group]) / phase.requests * 1000, 2)
+                for group, pids in groups.items()
+            }
+        phases[key] = phase
+        return phase
 
     def warm_up(base: str, make: Callable[[int], Request]) -> None:
         asyncio.run(drive("warm-up", base, make, clients=8, max_requests=200, max_seconds=10))
@@ -483,15 +551,15 @@ def main() -> None:
         app.wait_ready("/api/v1/procedures/")
         warm_up(app.base, availability)
         warm_up(app.base, booking("6"))
-        a = run("availability", "(a) availability, 30 days", app.base, availability, **closed)
-        b = run("booking", "(b) booking, full stack", app.base, booking("9"), **closed)
+        a = run("availability", "(a) availability, 30 days", app, availability, **closed)
+        b = run("booking", "(b) booking, full stack", app, booking("9"), **closed)
         # The same loads at half the rate each reached: latency when the server is not saturated.
         paced = {"clients": args.clients, "max_seconds": args.seconds / 2}
         rate = a.rps / 2
         run(
             "availability_paced",
             f"(a') availability at {rate:.0f}/s",
-            app.base,
+            app,
             availability,
             rate=rate,
             max_requests=int(rate * args.seconds / 2),
@@ -501,7 +569,7 @@ def main() -> None:
         run(
             "booking_paced",
             f"(b') booking at {rate:.0f}/s",
-            app.base,
+            app,
             booking("5"),
             rate=rate,
             max_requests=int(rate * args.seconds / 2),
@@ -510,7 +578,7 @@ def main() -> None:
         run(
             "rush",
             f"(c) rush: {args.rush} clients, {len(rush)} seats",
-            app.base,
+            app,
             rusher,
             clients=args.rush,
             max_requests=args.rush,
@@ -524,11 +592,12 @@ def main() -> None:
     try:
         bare_server.wait_ready("/", expect=405)
         warm_up(bare_server.base, bare("1"))
-        run("bare", "(d) booking, bare view", bare_server.base, bare("2"), **closed)
+        run("bare", "(d) booking, bare view", bare_server, bare("2"), **closed)
     finally:
         bare_server.stop()
 
     checks = integrity(args.database_url)
+    speed = python_speed_us()
     if args.redis_url:  # the confirmation tasks queued by the run: no worker is there to send them
         redis.Redis.from_url(args.redis_url).flushdb()
     full, ceiling, reads, rushed = phases["booking"], phases["bare"], phases["availability"], phases["rush"]
@@ -541,6 +610,7 @@ def main() -> None:
             "clients": args.clients,
             "redis": bool(args.redis_url),
             "cpus": os.cpu_count(),
+            "python_speed_us": speed,
             "load_average_at_end": os.getloadavg(),
         },
         "phases": {key: phase.summary() for key, phase in phases.items()},
@@ -571,6 +641,16 @@ def main() -> None:
             f"{s['name']:<38} {s['requests']:>6} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} "
             f"{s['p99_ms']:>8.1f}  {s['statuses']}{' errors=' + str(s['errors']) if s['errors'] else ''}"
         )
+    print()
+    print(f"CPU ms per request       {'server':>8} {'postgres':>9} {'redis':>6} {'client':>7}")
+    for phase in phases.values():
+        c = phase.cpu_ms
+        if c:
+            print(
+                f"{phase.name[:24]:<24} {c['server']:>8.2f} {c['postgres']:>9.2f} {c['redis']:>6.2f} "
+                f"{c['load_generator']:>7.2f}"
+            )
+    print(f"machine speed: sum(range(1000)) in {speed} µs (lower is faster)")
     print(f"full-stack booking / bare view: {report['booking_share_of_bare_view']:.0%}")
     print(f"integrity: {checks}")
     for goal, met in report["goals"].items():
