@@ -96,9 +96,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    # Parameters bound by the server, so that psycopg prepares a statement after its fifth use on a
-    # connection: PostgreSQL then skips parsing and planning it (bench/load.py).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
+    # Parameters bound by the server, and a statement prepared after its fifth use on a connection:
+    # PostgreSQL then skips parsing and planning it, which was a third of its CPU per booking
+    # (pg_stat_statements under bench/load.py). Behind a transaction-mode connection pooler that
+    # cannot keep prepared statements, set DATABASE_PREPARE_THRESHOLD to an empty value.
+    threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=int(threshold) if threshold else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits) --------------------------------------------------------------------
