@@ -23,9 +23,12 @@ What it does, all on this machine (127.0.0.1 only; every loop is bounded in coun
 
 Why 4 sync workers by default: a request is CPU-bound Python between short database round trips,
 on 2 cores that the database and the load generator share; two processes per core cover the
-round trips, and threads (gthread) add no CPU under the GIL. Measured here, gthread (2×8 or 4×4)
-gave the same throughput or less, with worse tails, and a lower ceiling for the bare view.
-Behind a reverse proxy (the usual deployment) there is no client keep-alive to gain either.
+round trips. Sync workers close the connection after each response, so every request pays a TCP
+connect. `--worker-class gthread --workers 2 --threads 4` keeps connections alive: measured here
+(2026-11-26) it served availability at 790 req/s (p95 69 ms) against 472 (p95 86 ms) for sync,
+bookings at about the same rate (the booking path is CPU-bound), the bare view at 702 against 561
+req/s, with longer tails when paced. It gains only where the clients (or a reverse proxy with
+upstream keep-alive) reuse connections.
 Closed-loop figures at 32 clients measure saturation: latency there is mostly queueing
 (32 clients / throughput); the paced phases show the latency of the code itself.
 
