@@ -333,11 +333,10 @@ def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime) -> lis
     with connection.cursor() as cursor:
         cursor.execute(RUN_CANDIDATES, params)
         rows = cursor.fetchall()
-    split = len(Slot._meta.concrete_fields)
     candidates = []
     for row in rows:
-        slot = rawsql.from_row(Slot, row[:split])
-        Slot.window.field.set_cached_value(slot, rawsql.from_row(ReceptionWindow, row[split:]))
+        slot, window = rawsql.from_joined_row(row, Slot, ReceptionWindow)
+        Slot.window.field.set_cached_value(slot, window)
         candidates.append(slot)
     for slot in candidates:
         if slot.start != start:

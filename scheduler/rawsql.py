@@ -47,3 +47,13 @@ def from_row(model: type[M], row: Sequence[Any]) -> M | None:
         names.append(name)
         values.append(value)
     return model.from_db(connection.alias, names, values)
+
+
+def from_joined_row(row: Sequence[Any], *models: type[Model]) -> tuple[Model | None, ...]:
+    """One instance per model from a row that holds their `select_list`s one after the other."""
+    result, offset = [], 0
+    for model in models:
+        width = len(model._meta.concrete_fields)
+        result.append(from_row(model, row[offset : offset + width]))
+        offset += width
+    return tuple(result)

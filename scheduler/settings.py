@@ -100,9 +100,9 @@ else:
     # PostgreSQL then skips parsing and planning it, which was a third of its CPU per booking
     # (pg_stat_statements under bench/load.py). Behind a transaction-mode connection pooler that
     # cannot keep prepared statements, set DATABASE_PREPARE_THRESHOLD to an empty value.
-    threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
+    _prepare = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=int(threshold) if threshold else None
+        server_side_binding=True, prepare_threshold=int(_prepare) if _prepare else None
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

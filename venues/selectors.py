@@ -53,8 +53,8 @@ def venue_and_procedure(venue_code: str, procedure_code: str) -> tuple[Venue | N
     with connection.cursor() as cursor:
         cursor.execute(VENUE_AND_PROCEDURE, [str(venue_code), str(procedure_code)])
         row = cursor.fetchone()
-    split = len(Venue._meta.concrete_fields)
-    return rawsql.from_row(Venue, row[:split]), rawsql.from_row(Procedure, row[split:])
+    venue, procedure = rawsql.from_joined_row(row, Venue, Procedure)
+    return venue, procedure
 
 
 def venue_takes(venue: Venue, procedure: Procedure) -> bool:
