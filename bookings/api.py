@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 
@@ -18,17 +17,13 @@ from rest_framework.views import APIView
 from scheduler import clock
 from scheduler.api import ErrorSerializer
 from scheduler.errors import InvalidInput
-from venues import selectors as venue_selectors
 from venues.selectors import venue_and_procedure
 
-from . import services
-from .availability_cache import cached_answer, render_days
+from . import holds, seats, services
 from .contact import contact_clean
 from .links import manage_url
 from .models import Booking
-from .slots import availability_with_validity
 
-AVAILABILITY_MAX_DAYS = 92
 JSON = "application/json"
 
 
@@ -64,43 +59,19 @@ class AvailabilityApi(APIView):
     )
     def get(self, request: Request, venue: str) -> Response:
         params = request.query_params
-        raw_procedure, raw_from, raw_to = params.get("procedure"), params.get("from"), params.get("to")
-        now = clock.now()
-
-        def compute():
-            """The full validation (its errors are never cached) and the answer."""
-            place = venue_selectors.venue_get(venue)
-            procedure = venue_selectors.offered_procedure_get(place, raw_procedure)
-            today = clock.today(now)
-            first, last = venue_selectors.date_range(
-                raw_from,
-                raw_to,
-                default_from=today,
-                default_to=venue_selectors.horizon_end(place, today=today),
-                max_days=AVAILABILITY_MAX_DAYS,
-            )
-            days, valid_until = availability_with_validity(
-                venue=place, procedure=procedure, first=first, last=last, now=now
-            )
-            body = {"venue": place.code, "procedure": procedure.code, "days": render_days(days)}
-            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), valid_until
-
-        shape = venue_selectors.CODE_SHAPE
-        if not (isinstance(raw_procedure, str) and shape.fullmatch(venue) and shape.fullmatch(raw_procedure)):
-            return HttpResponse(compute()[0], content_type=JSON)  # malformed: raises the same errors
-        body = cached_answer(
+        body = seats.availability_answer(
             venue_code=venue,
-            procedure_code=raw_procedure,
-            raw_from=raw_from,
-            raw_to=raw_to,
-            now=now,
-            compute=compute,
+            procedure_code=params.get("procedure"),
+            raw_from=params.get("from"),
+            raw_to=params.get("to"),
+            now=clock.now(),
         )
         return HttpResponse(body, content_type=JSON)  # kept rendered: a hit neither parses nor renders
 
 
 # --- Bookings (residents) ----------------------------------------------------------------
 
+NAMED = ("venue", "procedure", "start")
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
 START_YEARS = (2000, 2200)  # wide either way; keeps time arithmetic far from year 1 and year 9999
@@ -215,9 +186,14 @@ class BookingCreateApi(BookingApi):
 
     @extend_schema_serializer(component_name="BookingRequest")
     class InputSerializer(serializers.Serializer):
-        venue = CodeField(max_length=40)
-        procedure = CodeField(max_length=40)
-        start = JapanTimeField()
+        venue = CodeField(max_length=40, required=False, help_text="Required unless `hold` is given.")
+        procedure = CodeField(max_length=40, required=False, help_text="Required unless `hold` is given.")
+        start = JapanTimeField(required=False, help_text="Required unless `hold` is given.")
+        hold = TextField(
+            required=False,
+            max_length=200,
+            help_text="A hold from POST /api/v1/holds/: books its seat (venue, procedure, start optional).",
+        )
         name = TextField(allow_blank=True, trim_whitespace=False)
         phone = TextField(required=False, allow_blank=True, trim_whitespace=False, default="")
         email = TextField(required=False, allow_blank=True, trim_whitespace=False, default="")
@@ -233,11 +209,15 @@ class BookingCreateApi(BookingApi):
         def validate(self, attrs: dict) -> dict:
             """Both codes in one query (`venue_and_procedure`), with the contact's own checks."""
             errors: dict[str, list[str]] = {}
-            attrs["venue"], attrs["procedure"] = venue_and_procedure(attrs["venue"], attrs["procedure"])
-            if attrs["venue"] is None:
-                errors["venue"] = ["No venue has that code."]
-            if attrs["procedure"] is None:
-                errors["procedure"] = ["No procedure has that code."]
+            if "hold" not in attrs:
+                errors.update({key: ["This field is required."] for key in NAMED if key not in attrs})
+            if not errors:
+                codes = attrs.get("venue"), attrs.get("procedure")
+                found = venue_and_procedure(*codes) if all(codes) else (None, None)
+                for key, code, obj in zip(("venue", "procedure"), codes, found):
+                    if code is not None and obj is None:
+                        errors[key] = [f"No {key} has that code."]
+                    attrs[key] = obj
             try:
                 attrs["contact"] = contact_clean(
                     name=attrs["name"], phone=attrs["phone"], email=attrs["email"]
@@ -258,8 +238,9 @@ class BookingCreateApi(BookingApi):
         request=InputSerializer,
         responses={201: OutputSerializer, **BOOKING_ERRORS},
         description=(
-            "Book one visit. 400: invalid (with fields), no_such_slot, outside_booking_window, ineligible "
-            "(with reasons), procedure_not_offered. 409: slot_full, duplicate_booking."
+            "Book one visit, at a start or on a hold's seat. 400: invalid (with fields), no_such_slot, "
+            "outside_booking_window, ineligible (with reasons), procedure_not_offered. 409: slot_full, "
+            "duplicate_booking. The same hold booked again by the same person answers with that booking."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -267,9 +248,10 @@ class BookingCreateApi(BookingApi):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         created = services.booking_create(
-            venue=data["venue"],
-            procedure=data["procedure"],
-            start=data["start"],
+            venue=data.get("venue"),
+            procedure=data.get("procedure"),
+            start=data.get("start"),
+            hold=data.get("hold"),
             contact=data["contact"],
             answers=data["answers"],
             now=clock.now(),
@@ -335,3 +317,67 @@ class BookingRescheduleApi(BookingApi):
             booking=booking, start=serializer.validated_data["start"], now=clock.now()
         )
         return Response(BookingOutputSerializer(booking).data)
+
+
+# --- Holds (version 1.1) -----------------------------------------------------------------------
+
+
+class HoldApi(BookingApi):
+    parser_classes = [SafeJSONParser]
+
+    @extend_schema_serializer(component_name="HoldRequest")
+    class InputSerializer(serializers.Serializer):
+        venue = CodeField(max_length=40)
+        procedure = CodeField(max_length=40)
+        start = JapanTimeField()
+
+        def validate(self, attrs: dict) -> dict:
+            attrs["venue"], attrs["procedure"] = venue_and_procedure(attrs["venue"], attrs["procedure"])
+            errors = {
+                key: [f"No {key} has that code."] for key in ("venue", "procedure") if attrs[key] is None
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+            return attrs
+
+    @extend_schema_serializer(component_name="Hold")
+    class OutputSerializer(serializers.Serializer):
+        hold = serializers.CharField(
+            help_text="The hold's secret: book with it, or DELETE it to free the seat."
+        )
+        venue = serializers.CharField(source="venue.code")
+        procedure = serializers.CharField(source="procedure.code")
+        start = JapanTimeField()
+        end = JapanTimeField()
+        expires_at = JapanTimeField()
+
+    @extend_schema(
+        operation_id="hold_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer, **BOOKING_ERRORS},
+        description=(
+            "Keep a seat (or run of seats) while the booking form is filled in, until `expires_at`: "
+            "it counts as taken at once. Errors as for a booking."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        held = holds.hold_create(
+            venue=data["venue"], procedure=data["procedure"], start=data["start"], now=clock.now()
+        )
+        held.hold.hold = held.secret
+        return Response(self.OutputSerializer(held.hold).data, status=201)
+
+
+class HoldDetailApi(BookingApi):
+    @extend_schema(
+        operation_id="hold_release",
+        request=None,
+        responses={204: None, 404: ErrorSerializer},
+        description="Free the held seat at once. An unknown, used or expired hold is 404 not_found.",
+    )
+    def delete(self, request: Request, hold: str) -> Response:
+        holds.hold_release(secret=hold, now=clock.now())
+        return Response(status=204)

@@ -7,6 +7,9 @@ class BookingsConfig(AppConfig):
     verbose_name = _("予約")
 
     def ready(self) -> None:
-        from . import availability_cache
+        from venues.planning import seat_planner_register
+
+        from . import availability_cache, planning
 
         availability_cache.connect()
+        seat_planner_register(planning)

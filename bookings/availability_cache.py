@@ -24,14 +24,13 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
-from scheduler import clock
 from venues.models import Closure, Procedure, ReceptionWindow, Venue
 
 from .models import Slot
@@ -106,57 +105,24 @@ def tokens(venue_code: str) -> tuple[str, str]:
     return result[0], result[1]
 
 
-def request_key(
-    *, venue_code: str, procedure_code: str, raw_from: str | None, raw_to: str | None, today: date
-) -> str:
+def request_key(parts: tuple[Any, ...]) -> str:
     """Where the answer to a request naming these values is kept (hashed: raw input is arbitrary)."""
-    named = repr((venue_code, procedure_code, raw_from, raw_to, today.isoformat()))
-    return f"{PREFIX}:answer:{hashlib.sha256(named.encode()).hexdigest()}"
+    return f"{PREFIX}:answer:{hashlib.sha256(repr(parts).encode()).hexdigest()}"
 
 
 def store(key: str, *, tokens: tuple[str, str], computed_at: float, valid_until: float, body: Any) -> None:
     cache.set(key, (tokens[0], tokens[1], computed_at, valid_until, body), TTL_SECONDS)
 
 
-def render_days(days) -> list[dict[str, Any]]:
-    """The `days` of the availability response (JSON-ready)."""
-    return [
-        {
-            "date": day.date.isoformat(),
-            "slots": [
-                {
-                    "start": clock.local(view.start).isoformat(),
-                    "end": clock.local(view.end).isoformat(),
-                    "remaining": view.remaining,
-                }
-                for view in day.slots
-            ],
-        }
-        for day in days
-    ]
-
-
 Compute = Callable[[], tuple[Any, datetime]]
 
 
-def cached_answer(
-    *,
-    venue_code: str,
-    procedure_code: str,
-    raw_from: str | None,
-    raw_to: str | None,
-    now: datetime,
-    compute: Compute,
-) -> Any:
+def cached_answer(*, venue_code: str, parts: tuple[Any, ...], now: datetime, compute: Compute) -> Any:
     """The body `compute()` returns (it validates the request and raises its errors), from the cache
-    when nothing it depends on has changed: one cache round trip and no query on a hit."""
-    key = request_key(
-        venue_code=venue_code,
-        procedure_code=procedure_code,
-        raw_from=raw_from,
-        raw_to=raw_to,
-        today=clock.today(now),
-    )
+    when nothing of the venue has changed since: one cache round trip and no query on a hit.
+
+    `parts` name everything else the answer depends on (procedure, dates, mode)."""
+    key = request_key((venue_code, *parts))
     venue_key = _venue_key(venue_code)
     moment = now.timestamp()
     try:

@@ -66,7 +66,12 @@ class StartForm(forms.Form):
     start = forms.CharField(max_length=40)
 
     def clean_start(self) -> datetime:
-        value = parse_datetime(self.cleaned_data["start"])
+        try:
+            value = parse_datetime(self.cleaned_data["start"])
+            if value is not None and not 2000 <= value.year <= 2200:
+                value = None
+        except (ValueError, OverflowError):  # well-formed but impossible: month 13, hour 25, +99:99
+            value = None
         if value is None or value.tzinfo is None:
             raise forms.ValidationError(_("時間を選び直してください。"))
         return value

@@ -1,4 +1,4 @@
-"""What a resident should bring and know, per procedure (shown on the pages and in the .ics)."""
+"""What a resident should bring and know, per procedure (pages, e-mails and the .ics alike)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from django.utils.translation import gettext_lazy as _
 NEEDS_SIGNATURE_PIN = ("one-stop", "portal-link")
 
 
-def what_to_bring(procedure_code: str, *, on_screen: bool = True) -> list[Promise]:
-    """`on_screen=False` for a calendar file or a message, where there is no QR code to show."""
+def what_to_bring(procedure_code: str, *, with_qr: bool = False) -> list[Promise]:
+    """The one list of what to bring, for the pages, the e-mails and the calendar file alike;
+    `with_qr` on a page that shows the reference's QR code (the done and manage pages)."""
     items: list[Promise] = [
         _("マイナンバーカード（ご本人のもの）"),
         _("運転免許証（お持ちの方）"),
     ]
-    if on_screen:
+    if with_qr:
         items.append(_("予約番号（この画面のQRコードを窓口で見せても構いません）"))
     if procedure_code in NEEDS_SIGNATURE_PIN:
         items.append(

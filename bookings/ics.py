@@ -52,7 +52,7 @@ def booking_ics(booking: Booking) -> bytes:
             _("予約番号: %(reference)s") % {"reference": booking.reference},
             "",
             _("持ち物"),
-            *[f"- {item}" for item in what_to_bring(booking.procedure.code, on_screen=False)],
+            *[f"- {item}" for item in what_to_bring(booking.procedure.code)],
             "",
             _("予約の確認・変更・取消: %(url)s") % {"url": lookup_url()},
         ]

@@ -129,6 +129,54 @@ class Booking(models.Model):
         return self.status in self.ACTIVE
 
 
+class Hold(models.Model):
+    """A seat (or run of seats) kept for someone choosing it, until they confirm or it expires.
+
+    While `live`, its seats are counted in `Slot.taken` like a booking's; `used` passed them on to a
+    booking, `released` and `expired` gave them back."""
+
+    class State(models.TextChoices):
+        LIVE = "live", _("確保中")
+        USED = "used", _("予約済み")
+        RELEASED = "released", _("解放")
+        EXPIRED = "expired", _("期限切れ")
+
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    venue = models.ForeignKey(Venue, verbose_name=_("会場"), on_delete=models.PROTECT, related_name="holds")
+    procedure = models.ForeignKey(
+        Procedure, verbose_name=_("手続"), on_delete=models.PROTECT, related_name="holds"
+    )
+    slot = models.ForeignKey(Slot, verbose_name=_("予約枠"), on_delete=models.PROTECT, related_name="holds")
+    slot_count = models.PositiveSmallIntegerField(_("使用する枠の数"), default=1)
+    start = models.DateTimeField(_("開始"))
+    end = models.DateTimeField(_("終了"))
+    expires_at = models.DateTimeField(_("確保の期限"))
+    state = models.CharField(_("状態"), max_length=10, choices=State.choices, default=State.LIVE)
+    booking = models.ForeignKey(
+        "Booking",
+        verbose_name=_("予約"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="holds",
+    )
+    created_at = models.DateTimeField(_("作成日時"))
+
+    class Meta:
+        ordering = ["start", "id"]
+        verbose_name = _("席の確保")
+        verbose_name_plural = _("席の確保")
+        indexes = [
+            models.Index(fields=["state", "expires_at"], name="hold_state_expires"),
+            models.Index(fields=["venue", "start"], name="hold_venue_start"),
+        ]
+
+    def __str__(self) -> str:
+        from scheduler.clock import local
+
+        return f"{self.venue} {local(self.start):%Y-%m-%d %H:%M} ({self.state})"
+
+
 class BookingEvent(models.Model):
     """Every status change, with who and when."""
 

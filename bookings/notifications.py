@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
@@ -31,6 +32,7 @@ from django.utils import translation
 from scheduler import clock
 
 from . import links
+from .guidance import what_to_bring
 from .ics import booking_ics
 from .models import Booking, Notification
 
@@ -89,6 +91,7 @@ def render(booking: Booking, *, kind: str, token: str | None = None, note: str =
             "reference": booking.reference,
             "when": when_text(booking.start, booking.end, language),
             "procedure_code": booking.procedure.code,
+            "bring": what_to_bring(booking.procedure.code),
             "procedure_name": booking.procedure.display_name,
             "venue_name": booking.venue.display_name,
             "venue_address": booking.venue.address,
@@ -143,10 +146,9 @@ def record(
 
 def enqueue(notification_id: int, *, countdown: float | None = None) -> bool:
     """Hand the row to a worker; with the broker down, log and leave it pending for the sweep."""
-    from .tasks import notification_send
-
     try:
-        notification_send.apply_async((notification_id,), countdown=countdown)
+        # By name: the task module calls this one, not the other way round (tests/test_architecture.py).
+        current_app.tasks["bookings.notification_send"].apply_async((notification_id,), countdown=countdown)
     except (
         Exception
     ) as error:  # kombu OperationalError, redis ConnectionError, OSError…: never fail the booking

@@ -1,43 +1,20 @@
-"""Slots: generating them from windows and the calendar, and reading what can be booked online."""
+"""Slots: generating them from the windows and the calendar (what is bookable: `bookings.seats`)."""
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from itertools import pairwise
-from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.functions import Greatest
 
-from scheduler import clock, rawsql
-from venues.calendar import DayStatus, dates, venue_calendar
-from venues.models import Closure, Procedure, ReceptionWindow, Venue
+from scheduler import clock
+from venues.calendar import DayStatus, overlaps_closure, venue_calendar
+from venues.models import ReceptionWindow, Venue
 
 from .models import Booking, Slot
-
-# --- Rules of the online booking window (per-venue settings) ------------------------------
-
-
-def online_cutoff(venue: Venue, day: date) -> datetime:
-    """The moment online booking closes for slots on `day` (default: 17:00 JST the day before)."""
-    cutoff_day = day - timedelta(days=venue.cutoff_days_before)
-    return clock.at_jst(cutoff_day, venue.cutoff_time.hour, venue.cutoff_time.minute)
-
-
-def last_bookable_day(venue: Venue, now: datetime) -> date:
-    return clock.today(now) + timedelta(days=venue.horizon_days)
-
-
-def is_online_bookable(venue: Venue, start: datetime, now: datetime) -> bool:
-    """Within the horizon, before the cut-off, and in the future."""
-    day = clock.local(start).date()
-    return start > now and now < online_cutoff(venue, day) and day <= last_bookable_day(venue, now)
-
 
 # --- Cutting windows into slots ----------------------------------------------------------
 
@@ -50,21 +27,6 @@ def slot_starts(window: ReceptionWindow, day: date) -> Iterator[tuple[datetime, 
     while start + step <= end_of_window:
         yield start, start + step
         start += step
-
-
-def _overlaps_closure(start: datetime, end: datetime, closures: Iterable[Closure]) -> bool:
-    for closure in closures:
-        day = clock.local(start).date()
-        closed_from = clock.at_jst(day, closure.start_time.hour, closure.start_time.minute)
-        closed_to = clock.at_jst(day, closure.end_time.hour, closure.end_time.minute)
-        if start < closed_to and closed_from < end:
-            return True
-    return False
-
-
-def slots_needed(procedure: Procedure, window: ReceptionWindow) -> int:
-    """A procedure longer than the slot length takes consecutive slots."""
-    return max(1, math.ceil(procedure.duration_minutes / window.slot_minutes))
 
 
 @dataclass
@@ -93,7 +55,7 @@ def _desired_slots(
             if not window.applies_on(status.date):
                 continue
             for start, end in slot_starts(window, status.date):
-                if start <= now or _overlaps_closure(start, end, status.partial_closures):
+                if start <= now or overlaps_closure(start, end, status.partial_closures):
                     continue
                 desired[(window.pk, start)] = (end, window)
     return desired
@@ -187,163 +149,3 @@ def slots_generate(
         if progress:
             progress(index, len(venue_list), report)
     return reports
-
-
-# --- Reading availability ----------------------------------------------------------------
-
-
-@dataclass
-class SlotView:
-    start: datetime
-    end: datetime
-    remaining: int
-    slot_ids: tuple[int, ...] = ()
-
-
-@dataclass
-class DayAvailability:
-    date: date
-    slots: list[SlotView] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Row:
-    """A slot as read for availability: a tuple, not a model instance (hundreds per request)."""
-
-    pk: int
-    start: datetime
-    end: datetime
-    capacity: int
-    reserved: int
-    taken: int
-
-    @property
-    def online_remaining(self) -> int:
-        return max(0, self.capacity - self.reserved - self.taken)
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.capacity - self.taken)
-
-
-def _runs(slots: list, needed: int, online: bool) -> Iterator[tuple[Any, Any, int, tuple[int, ...]]]:
-    """Each slot that can start a run of `needed` back-to-back slots of its window."""
-    if needed == 1:
-        for slot in slots:
-            yield slot, slot, (slot.online_remaining if online else slot.remaining), (slot.pk,)
-        return
-    for index, first in enumerate(slots):
-        run = slots[index : index + needed]
-        if len(run) < needed or any(b.start != a.end for a, b in pairwise(run)):
-            continue
-        remaining = min(s.online_remaining if online else s.remaining for s in run)
-        yield first, run[-1], remaining, tuple(s.pk for s in run)
-
-
-def availability(
-    *, venue: Venue, procedure: Procedure, first: date, last: date, now: datetime
-) -> list[DayAvailability]:
-    """Open days of the range with their online-bookable slots (full ones too), in few queries."""
-    return availability_with_validity(venue=venue, procedure=procedure, first=first, last=last, now=now)[0]
-
-
-def availability_with_validity(
-    *, venue: Venue, procedure: Procedure, first: date, last: date, now: datetime
-) -> tuple[list[DayAvailability], datetime]:
-    """`availability(...)`, and the first moment after `now` at which time alone changes it: the
-    next slot start, cut-off or midnight (when the horizon moves). Until then, only writes do."""
-    calendar = {status.date: status for status in venue_calendar(venue, first, last)}
-    windows = list(ReceptionWindow.objects.filter(venue=venue, procedures=procedure))
-    by_window_day: dict[tuple[int, date], list[_Row]] = defaultdict(list)
-    rows = Slot.objects.filter(
-        venue=venue,
-        window__in=[w.pk for w in windows],
-        date__gte=first,
-        date__lte=last,
-        active=True,
-        start__gt=now,
-    ).values_list("id", "window_id", "date", "start", "end", "capacity", "reserved", "taken")
-    valid_until = clock.at_jst(clock.today(now) + timedelta(days=1))
-    for pk, window_id, day, start, end, capacity, reserved, taken in rows.order_by("start"):
-        by_window_day[(window_id, day)].append(_Row(pk, start, end, capacity, reserved, taken))
-        valid_until = min(valid_until, start)  # the query's `start > now` drops it then
-
-    last_day = last_bookable_day(venue, now)
-    days: list[DayAvailability] = []
-    for day in dates(first, last):
-        status = calendar[day]
-        applicable = [w for w in windows if w.applies_on(day)]
-        if not status.open or not applicable:
-            continue
-        views: list[SlotView] = []
-        # The rules of `is_online_bookable`, per day (every row starts after `now` already).
-        cutoff = online_cutoff(venue, day)
-        if now < cutoff:
-            valid_until = min(valid_until, cutoff)
-        if now < cutoff and day <= last_day:
-            closures = status.partial_closures
-            for window in applicable:
-                needed = slots_needed(procedure, window)
-                for first_slot, last_slot, remaining, ids in _runs(
-                    by_window_day[(window.pk, day)], needed, True
-                ):
-                    if closures and _overlaps_closure(first_slot.start, last_slot.end, closures):
-                        continue
-                    views.append(SlotView(first_slot.start, last_slot.end, remaining, ids))
-            if len(applicable) > 1:
-                views.sort(key=lambda view: view.start)
-        days.append(DayAvailability(day, views))
-    return days, valid_until
-
-
-def _run_candidates_sql() -> str:
-    through = ReceptionWindow.procedures.through._meta
-    return f"""
-SELECT {rawsql.select_list(Slot, "s")}, {rawsql.select_list(ReceptionWindow, "w")}
-FROM {Slot._meta.db_table} AS s
-JOIN {ReceptionWindow._meta.db_table} AS w ON w.id = s.window_id
-JOIN {through.db_table} AS wp
-  ON wp.{through.get_field("receptionwindow").column} = s.window_id
- AND wp.{through.get_field("procedure").column} = %s
-WHERE s.venue_id = %s AND s.date = %s AND s.active AND s.start >= %s AND s.start < %s
-ORDER BY s.window_id, s.start
-"""  # noqa: S608
-
-
-RUN_CANDIDATES = _run_candidates_sql()
-
-
-def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime) -> list[Slot]:
-    """The active slots a booking of `procedure` starting at `start` would take, or [].
-
-    Fixed SQL (`rawsql`), not a queryset: it runs on every booking and reschedule, where composing
-    the join cost more than the query itself."""
-    day = clock.local(start).date()
-    # A run of n slots of one window starts within the procedure's duration of `start` (n is the
-    # duration over the slot length, rounded up): nothing later can be part of it.
-    span_end = start + timedelta(minutes=procedure.duration_minutes)
-    ops = connection.ops
-    params = [
-        procedure.pk,
-        venue.pk,
-        ops.adapt_datefield_value(day),
-        ops.adapt_datetimefield_value(start),
-        ops.adapt_datetimefield_value(span_end),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(RUN_CANDIDATES, params)
-        rows = cursor.fetchall()
-    candidates = []
-    for row in rows:
-        slot, window = rawsql.from_joined_row(row, Slot, ReceptionWindow)
-        Slot.window.field.set_cached_value(slot, window)
-        candidates.append(slot)
-    for slot in candidates:
-        if slot.start != start:
-            continue
-        needed = slots_needed(procedure, slot.window)
-        same_window = [s for s in candidates if s.window_id == slot.window_id]
-        run = same_window[same_window.index(slot) : same_window.index(slot) + needed]
-        if len(run) == needed and all(b.start == a.end for a, b in pairwise(run)):
-            return run
-    return []

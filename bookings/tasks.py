@@ -14,7 +14,7 @@ from django.conf import settings
 
 from scheduler import clock
 
-from . import notifications, services
+from . import holds, notifications, queue, retention
 from .slots import slots_generate
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def slots_roll() -> int:
 @shared_task(name="bookings.no_shows_mark", ignore_result=True)
 def no_shows_mark() -> int:
     """After a venue's last slot of the day (plus a grace period): confirmed → no_show."""
-    return services.no_shows_mark_after_last_window(now=clock.now())
+    return queue.no_shows_mark_after_last_window(now=clock.now())
 
 
 @shared_task(name="bookings.personal_data_erase", ignore_result=True)
@@ -65,4 +65,10 @@ def personal_data_erase() -> int:
     """Erase name, phone, email and answers of bookings more than RETENTION_DAYS days past."""
     now = clock.now()
     before = clock.at_jst(clock.today(now) - timedelta(days=settings.RETENTION_DAYS))
-    return services.personal_data_erase(before=before, now=now)
+    return retention.personal_data_erase(before=before, now=now)
+
+
+@shared_task(name="bookings.holds_expire", ignore_result=True)
+def holds_expire() -> int:
+    """Every minute: expired holds give their seats back, so availability shows them free again."""
+    return holds.holds_expire(now=clock.now())

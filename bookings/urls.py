@@ -19,6 +19,11 @@ urlpatterns = [
     path("booking/lookup/", views.lookup, name="lookup"),
     path("booking/<str:reference>/", views.manage, name="manage"),
     path("booking/<str:reference>/reschedule/", views.manage_reschedule, name="manage-reschedule"),
+    path(
+        "booking/<str:reference>/reschedule/confirm/",
+        views.manage_reschedule_confirm,
+        name="manage-reschedule-confirm",
+    ),
     path("booking/<str:reference>/cancel/", views.manage_cancel, name="manage-cancel"),
     path("booking/<str:reference>/calendar.ics", views.manage_ics, name="manage-ics"),
 ]

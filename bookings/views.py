@@ -1,7 +1,8 @@
 """The resident pages: server-rendered, one form per step, the flow's state kept in the session.
 
-The pages call the same services as the API (`bookings.services`, `bookings.slots.availability`,
-`venues.calendar`, `bookings.eligibility`); they decide nothing on their own. Nothing personal
+The pages call the same services as the API (`bookings.services`, `bookings.holds`, the seat
+module `bookings.seats`, `venues.calendar`, `bookings.eligibility`); they decide nothing on their
+own. Choosing a time holds its seat until the resident confirms (or the hold expires). Nothing personal
 travels in a URL: the only secret in a link is the manage token, and the page that receives it
 moves the authorisation into the session and redirects to a clean address.
 """
@@ -45,26 +46,26 @@ from venues import selectors as venue_selectors
 from venues.calendar import CLOSURE, HOLIDAY, WEEKEND, YEAR_END, DayStatus, venue_calendar
 from venues.models import Procedure, ReceptionWindow, Venue
 
-from . import eligibility, services
+from . import eligibility, holds, rules, seats, selectors, services
 from .forms import ContactForm, LookupForm, ProcedureForm, QuestionsForm, StartForm, VenueForm, contact_from
 from .guidance import what_to_bring
 from .ics import booking_ics
 from .links import manage_path
 from .models import Booking
 from .qr import reference_qr_svg
-from .slots import DayAvailability, SlotView, availability
+from .seats import DayAvailability, SlotView
 from .templatetags.resident import weekday_names
 
 FLOW = "book"  # procedure, answers, venue, start, contact
 BOOKED = "booked"  # the reference and token of the booking just made (for the done page)
 MANAGE = "manage"  # references this browser has proved it may manage (token link or lookup)
+MOVES = "moves"  # per reference: the hold of a reschedule waiting for its confirmation
 MANAGE_KEEP = 20
 
 LOOKUP_LIMIT = 10  # tries per IP and per reference …
 LOOKUP_WINDOW_SECONDS = 15 * 60  # … in this many seconds
 LOOKUP_CACHE_PREFIX = "web-lookup"
 
-ALTERNATIVES = 6  # nearest free times offered when the chosen one was taken
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -149,8 +150,7 @@ def _objects(flow: dict[str, Any], *, with_venue: bool) -> FlowObjects | None:
 
 
 def _start_of(flow: dict[str, Any]) -> datetime | None:
-    value = parse_datetime(flow.get("start") or "")
-    return value if value is not None and value.tzinfo is not None else None
+    return _parsed_time(flow.get("start"))
 
 
 def _posted(request: HttpRequest) -> QueryDict | None:
@@ -231,12 +231,6 @@ def _day_of(value: str | None) -> date | None:
         return None
 
 
-def _bookable_days(venue: Venue, procedure: Procedure, now: datetime) -> list[DayAvailability]:
-    today = clock.today(now)
-    last = venue_selectors.horizon_end(venue, today=today)
-    return availability(venue=venue, procedure=procedure, first=today, last=last, now=now)
-
-
 def month_calendar(
     *,
     venue: Venue,
@@ -249,7 +243,7 @@ def month_calendar(
     """The venue's month (closed days with their reason) and the times of the chosen day."""
     today = clock.today(now)
     last = venue_selectors.horizon_end(venue, today=today)
-    days = days if days is not None else _bookable_days(venue, procedure, now)
+    days = days if days is not None else seats.bookable_days(venue=venue, procedure=procedure, now=now)
     by_date = {d.date: d for d in days}
     months: list[date] = []
     cursor = today.replace(day=1)
@@ -311,18 +305,32 @@ def month_calendar(
     return calendar
 
 
-def nearest_free(
-    *, venue: Venue, procedure: Procedure, wanted: datetime, now: datetime, exclude: datetime | None = None
-) -> list[SlotView]:
-    """The free times at the same venue closest to the one that was wanted, in time order."""
-    free = [
-        slot
-        for day in _bookable_days(venue, procedure, now)
-        for slot in day.slots
-        if slot.remaining > 0 and slot.start != wanted and slot.start != exclude
-    ]
-    free.sort(key=lambda slot: abs((slot.start - wanted).total_seconds()))
-    return sorted(free[:ALTERNATIVES], key=lambda slot: slot.start)
+def _parsed_time(value: str | None) -> datetime | None:
+    value = parse_datetime(value or "")
+    return value if value is not None and value.tzinfo is not None else None
+
+
+def _hold_context(until: str | None, now: datetime) -> dict[str, Any]:
+    """ "HH:MM まで確保しています" on the contact and confirm pages, or that the time ran out."""
+    moment = _parsed_time(until)
+    return {"hold_until": moment, "hold_expired": moment is not None and moment <= now}
+
+
+def _drop_hold(flow: dict[str, Any], now: datetime) -> None:
+    """The resident went back to another procedure or venue: the held seat goes back at once."""
+    secret = flow.pop("hold", None)
+    flow.pop("hold_until", None)
+    if secret:
+        try:
+            holds.hold_release(secret=secret, now=now)
+        except (NotFound, Busy):
+            pass  # used, expired or released already; a busy database: it expires by itself
+
+
+def _seat_problem(error: DomainError) -> str:
+    if isinstance(error, Busy):
+        return "busy"
+    return "slot_full" if isinstance(error, SlotFull) else "slot_gone"
 
 
 # --- Start and help --------------------------------------------------------------------------
@@ -334,7 +342,7 @@ def start(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "bookings/start.html",
-        {"procedures": procedures, "bring": what_to_bring("", on_screen=False)},
+        {"procedures": procedures, "bring": what_to_bring("")},
     )
 
 
@@ -358,6 +366,7 @@ def book_procedure(request: HttpRequest) -> HttpResponse:
         code = form.cleaned_data["procedure"]
         if code != flow.get("procedure"):
             # Another procedure: its own questions, venues and times; what was typed stays.
+            _drop_hold(flow, clock.now())
             flow = {"procedure": code, **({"contact": flow["contact"]} if "contact" in flow else {})}
         _save_flow(request, flow)
         return redirect("web:book-questions")
@@ -442,6 +451,7 @@ def book_venue(request: HttpRequest) -> HttpResponse:
         code = form.cleaned_data["venue"]
         if code != flow.get("venue"):
             flow.pop("start", None)
+            _drop_hold(flow, clock.now())
         flow["venue"] = code
         _save_flow(request, flow)
         return redirect("web:book-date")
@@ -462,22 +472,45 @@ def book_venue(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def book_date(request: HttpRequest) -> HttpResponse:
     flow = _flow(request)
+    if not flow and request.session.get(BOOKED):
+        return redirect("web:book-done")  # the back button after confirming
     if (missing := _missing_step(flow, "venue")) is not None:
         return _back_to(missing)
     objects = _objects(flow, with_venue=True)
     if objects is None:
         return _back_to("procedure")
+    now = clock.now()
+    problem, alternatives, status = "", [], 200
     if request.method == "POST":
         form = StartForm(request.POST)
         if form.is_valid():
-            flow["start"] = clock.local(form.cleaned_data["start"]).isoformat()
-            _save_flow(request, flow)
-            return redirect("web:book-confirm" if "contact" in flow else "web:book-contact")
-    chosen = _start_of(flow)
+            wanted = form.cleaned_data["start"]
+            try:
+                held = holds.hold_create(
+                    venue=objects.venue,
+                    procedure=objects.procedure,
+                    start=wanted,
+                    now=now,
+                    replaces=flow.get("hold"),
+                )
+            except (SlotFull, NoSuchSlot, OutsideBookingWindow, Busy) as error:
+                problem = _seat_problem(error)
+                status = 503 if problem == "busy" else 409
+                if problem != "busy":
+                    alternatives = seats.nearest_free(
+                        venue=objects.venue, procedure=objects.procedure, wanted=wanted, now=now
+                    )
+            else:
+                flow["start"] = clock.local(held.hold.start).isoformat()
+                flow["hold"] = held.secret
+                flow["hold_until"] = clock.local(held.hold.expires_at).isoformat()
+                _save_flow(request, flow)
+                return redirect("web:book-confirm" if "contact" in flow else "web:book-contact")
+    chosen = _start_of(flow) if flow.get("hold") else None
     calendar = month_calendar(
         venue=objects.venue,
         procedure=objects.procedure,
-        now=clock.now(),
+        now=now,
         month=request.GET.get("month"),
         day=request.GET.get("day") or (clock.local(chosen).date().isoformat() if chosen else None),
     )
@@ -489,9 +522,13 @@ def book_date(request: HttpRequest) -> HttpResponse:
             "venue": objects.venue,
             "calendar": calendar,
             "chosen": chosen,
+            "held": chosen if not _hold_context(flow.get("hold_until"), now)["hold_expired"] else None,
             "action": reverse("web:book-date"),
+            "problem": problem,
+            "alternatives": alternatives,
             "step": 4,
         },
+        status=status,
     )
 
 
@@ -499,6 +536,8 @@ def book_date(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def book_contact(request: HttpRequest) -> HttpResponse:
     flow = _flow(request)
+    if not flow and request.session.get(BOOKED):
+        return redirect("web:book-done")
     if (missing := _missing_step(flow, "start")) is not None:
         return _back_to(missing)
     form = ContactForm(_posted(request), initial=flow.get("contact") or {})
@@ -509,7 +548,12 @@ def book_contact(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "bookings/book_contact.html",
-        {"form": form, "retention_days": settings.RETENTION_DAYS, "step": 5},
+        {
+            "form": form,
+            "retention_days": settings.RETENTION_DAYS,
+            "step": 5,
+            **_hold_context(flow.get("hold_until"), clock.now()),
+        },
     )
 
 
@@ -517,6 +561,8 @@ def book_contact(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def book_confirm(request: HttpRequest) -> HttpResponse:
     flow = _flow(request)
+    if not flow and request.session.get(BOOKED):
+        return redirect("web:book-done")  # a second tap, a retried POST or the back button
     if (missing := _missing_step(flow, "contact")) is not None:
         return _back_to(missing)
     objects = _objects(flow, with_venue=True)
@@ -524,6 +570,7 @@ def book_confirm(request: HttpRequest) -> HttpResponse:
     if objects is None or start_at is None:
         return _back_to("procedure")
     procedure, venue = objects.procedure, objects.venue
+    now = clock.now()
     context: dict[str, Any] = {
         "procedure": procedure,
         "venue": venue,
@@ -532,24 +579,27 @@ def book_confirm(request: HttpRequest) -> HttpResponse:
         "contact": flow["contact"],
         "bring": what_to_bring(procedure.code),
         "step": 6,
+        **_hold_context(flow.get("hold_until"), now),
     }
     if request.method == "GET":
         return render(request, "bookings/book_confirm.html", context)
 
-    now = clock.now()
     try:
         created = services.booking_create(
             venue=venue,
             procedure=procedure,
             start=start_at,
+            hold=flow.get("hold"),
             contact=contact_from(flow["contact"]),
             answers=flow.get("answers") or {},
             now=now,
             language=_language(),
         )
-    except (SlotFull, NoSuchSlot, OutsideBookingWindow) as error:
-        context["problem"] = "slot_full" if isinstance(error, SlotFull) else "slot_gone"
-        context["alternatives"] = nearest_free(venue=venue, procedure=procedure, wanted=start_at, now=now)
+    except (SlotFull, NoSuchSlot, OutsideBookingWindow, NotFound) as error:
+        context["problem"] = _seat_problem(error)
+        context["alternatives"] = seats.nearest_free(
+            venue=venue, procedure=procedure, wanted=start_at, now=now
+        )
         context["action"] = reverse("web:book-date")
         return render(request, "bookings/book_confirm.html", context, status=409)
     except DuplicateBooking:
@@ -559,8 +609,8 @@ def book_confirm(request: HttpRequest) -> HttpResponse:
         flow.pop("answers", None)
         _save_flow(request, flow)
         return _back_to("answers")
-    except InvalidInput:
-        return _back_to("contact")
+    except InvalidInput as error:
+        return _back_to("start" if "hold" in error.fields else "contact")
     except Busy:
         context["problem"] = "busy"
         return render(request, "bookings/book_confirm.html", context, status=503)
@@ -574,7 +624,7 @@ def book_confirm(request: HttpRequest) -> HttpResponse:
 @private_page
 def book_done(request: HttpRequest) -> HttpResponse:
     booked = request.session.get(BOOKED) or {}
-    booking = _booking(booked.get("reference"))
+    booking = selectors.booking_by_reference(booked.get("reference"))
     if booking is None:
         return redirect("web:start")
     path = manage_path(booking.reference, booked["token"])
@@ -583,7 +633,7 @@ def book_done(request: HttpRequest) -> HttpResponse:
         "bookings/book_done.html",
         {
             "booking": booking,
-            "bring": what_to_bring(booking.procedure.code),
+            "bring": what_to_bring(booking.procedure.code, with_qr=True),
             "manage_path": path,
             "manage_url": request.build_absolute_uri(path),
             "qr": reference_qr_svg(
@@ -596,12 +646,6 @@ def book_done(request: HttpRequest) -> HttpResponse:
 # --- Managing a booking ------------------------------------------------------------------------
 
 
-def _booking(reference: str | None) -> Booking | None:
-    if not reference:
-        return None
-    return Booking.objects.select_related("venue", "procedure").filter(reference=reference).first()
-
-
 def _authorise(request: HttpRequest, reference: str) -> None:
     refs = [ref for ref in request.session.get(MANAGE, []) if ref != reference]
     request.session[MANAGE] = [*refs, reference][-MANAGE_KEEP:]
@@ -610,18 +654,14 @@ def _authorise(request: HttpRequest, reference: str) -> None:
 def _authorised_booking(request: HttpRequest, reference: str) -> Booking | None:
     if reference not in request.session.get(MANAGE, []):
         return None
-    return _booking(reference)
-
-
-def _manageable(booking: Booking, now: datetime) -> bool:
-    return booking.status == Booking.Status.CONFIRMED and booking.start > now
+    return selectors.booking_by_reference(reference)
 
 
 def _manage_context(booking: Booking, now: datetime) -> dict[str, Any]:
     return {
         "booking": booking,
-        "manageable": _manageable(booking, now),
-        "bring": what_to_bring(booking.procedure.code),
+        "manageable": rules.may_change_online(booking, now),
+        "bring": what_to_bring(booking.procedure.code, with_qr=booking.is_active),
     }
 
 
@@ -648,39 +688,65 @@ def manage(request: HttpRequest, reference: str) -> HttpResponse:
     return render(request, "bookings/manage.html", context)
 
 
+def _pending_move(request: HttpRequest, reference: str) -> dict[str, str] | None:
+    return (request.session.get(MOVES) or {}).get(reference)
+
+
+def _set_pending_move(request: HttpRequest, reference: str, move: dict[str, str] | None) -> None:
+    moves = dict(request.session.get(MOVES) or {})
+    if move is None:
+        moves.pop(reference, None)
+    else:
+        moves[reference] = move
+    request.session[MOVES] = moves
+
+
 @private_page
 @require_http_methods(["GET", "POST"])
 def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
+    """Choose the new time: it is held, and nothing moves until the confirm page says so."""
     booking = _authorised_booking(request, reference)
     if booking is None:
         return redirect("web:lookup")
     now = clock.now()
-    if not _manageable(booking, now):
+    if not rules.may_change_online(booking, now):
         return redirect("web:manage", reference=booking.reference)
+    pending = _pending_move(request, booking.reference)
     problem = ""
     alternatives: list[SlotView] = []
     if request.method == "POST":
         form = StartForm(request.POST)
         if form.is_valid():
             wanted = form.cleaned_data["start"]
+            if wanted == booking.start:
+                return redirect("web:manage", reference=booking.reference)
             try:
-                services.booking_reschedule(booking=booking, start=wanted, now=now)
-            except (SlotFull, NoSuchSlot, OutsideBookingWindow) as error:
-                problem = "slot_full" if isinstance(error, SlotFull) else "slot_gone"
-                alternatives = nearest_free(
+                held = holds.hold_create(
                     venue=booking.venue,
                     procedure=booking.procedure,
-                    wanted=wanted,
+                    start=wanted,
                     now=now,
-                    exclude=booking.start,
+                    replaces=pending["hold"] if pending else None,
                 )
-            except NotActive:
-                return redirect("web:manage", reference=booking.reference)
-            except Busy:
-                problem = "busy"
+            except (SlotFull, NoSuchSlot, OutsideBookingWindow, Busy) as error:
+                problem = _seat_problem(error)
+                if problem != "busy":
+                    alternatives = seats.nearest_free(
+                        venue=booking.venue,
+                        procedure=booking.procedure,
+                        wanted=wanted,
+                        now=now,
+                        exclude=[booking.start],
+                    )
             else:
-                messages.success(request, _("予約の日時を変更しました。"))
-                return redirect("web:manage", reference=booking.reference)
+                move = {
+                    "hold": held.secret,
+                    "start": clock.local(held.hold.start).isoformat(),
+                    "end": clock.local(held.hold.end).isoformat(),
+                    "until": clock.local(held.hold.expires_at).isoformat(),
+                }
+                _set_pending_move(request, booking.reference, move)
+                return redirect("web:manage-reschedule-confirm", reference=booking.reference)
     calendar = month_calendar(
         venue=booking.venue,
         procedure=booking.procedure,
@@ -688,6 +754,9 @@ def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
         month=request.GET.get("month"),
         day=request.GET.get("day"),
     )
+    held_start = _parsed_time(pending["start"]) if pending else None
+    if pending and _hold_context(pending.get("until"), now)["hold_expired"]:
+        held_start = None
     return render(
         request,
         "bookings/manage_reschedule.html",
@@ -697,12 +766,66 @@ def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
             "venue": booking.venue,
             "calendar": calendar,
             "chosen": booking.start,
+            "current": booking.start,
+            "held": held_start,
             "action": reverse("web:manage-reschedule", args=[booking.reference]),
             "problem": problem,
             "alternatives": alternatives,
         },
-        status=409 if problem else 200,
+        status=(503 if problem == "busy" else 409) if problem else 200,
     )
+
+
+@private_page
+@require_http_methods(["GET", "POST"])
+def manage_reschedule_confirm(request: HttpRequest, reference: str) -> HttpResponse:
+    """Old → new, and one button that moves the booking; leaving gives the held seat back."""
+    booking = _authorised_booking(request, reference)
+    if booking is None:
+        return redirect("web:lookup")
+    now = clock.now()
+    pending = _pending_move(request, booking.reference)
+    if pending is None or not rules.may_change_online(booking, now):
+        return redirect("web:manage", reference=booking.reference)
+    new_start, new_end = _parsed_time(pending["start"]), _parsed_time(pending["end"])
+    context = {
+        "booking": booking,
+        "venue": booking.venue,
+        "procedure": booking.procedure,
+        "new_start": new_start,
+        "new_end": new_end,
+        **_hold_context(pending.get("until"), now),
+    }
+    if request.method == "GET":
+        return render(request, "bookings/manage_reschedule_confirm.html", context)
+    if request.POST.get("action") == "keep":
+        _set_pending_move(request, booking.reference, None)
+        try:
+            holds.hold_release(secret=pending["hold"], now=now)
+        except (NotFound, Busy):
+            pass  # already gone, or it expires by itself
+        messages.info(request, _("日時は変更していません。"))
+        return redirect("web:manage", reference=booking.reference)
+    try:
+        services.booking_reschedule(booking=booking, hold=pending["hold"], now=now)
+    except (SlotFull, NoSuchSlot, OutsideBookingWindow, NotFound, Busy) as error:
+        context["problem"] = _seat_problem(error)
+        if context["problem"] != "busy":
+            context["alternatives"] = seats.nearest_free(
+                venue=booking.venue,
+                procedure=booking.procedure,
+                wanted=new_start,
+                now=now,
+                exclude=[booking.start],
+            )
+        context["action"] = reverse("web:manage-reschedule", args=[booking.reference])
+        status = 503 if context["problem"] == "busy" else 409
+        return render(request, "bookings/manage_reschedule_confirm.html", context, status=status)
+    except NotActive:
+        return redirect("web:manage", reference=booking.reference)
+    _set_pending_move(request, booking.reference, None)
+    messages.success(request, _("予約の日時を変更しました。"))
+    return redirect("web:manage", reference=booking.reference)
 
 
 @private_page
@@ -724,7 +847,7 @@ def manage_cancel(request: HttpRequest, reference: str) -> HttpResponse:
         else:
             messages.success(request, _("予約を取り消しました。"))
         return redirect("web:manage", reference=booking.reference)
-    if not _manageable(booking, now):
+    if not rules.may_change_online(booking, now):
         return redirect("web:manage", reference=booking.reference)
     return render(request, "bookings/manage_cancel.html", _manage_context(booking, now))
 

@@ -217,6 +217,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # Every periodic task, in one place; crontab times are JST (CELERY_TIMEZONE). All are idempotent.
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "bookings.notifications_sweep", "schedule": 60.0},
+    "holds-expire": {"task": "bookings.holds_expire", "schedule": 60.0},
     # 18:00 the day before; the 19:00 run catches one missed while Redis was down (one email each).
     "reminders": {"task": "bookings.reminders_send", "schedule": crontab(hour="18,19", minute="0")},
     "slots-roll": {"task": "bookings.slots_roll", "schedule": crontab(hour="0", minute="15")},

@@ -18,6 +18,8 @@ api_v1 = [
     path(
         "venues/<str:venue>/availability/", bookings_api.AvailabilityApi.as_view(), name="venue-availability"
     ),
+    path("holds/", bookings_api.HoldApi.as_view(), name="hold-create"),
+    path("holds/<str:hold>/", bookings_api.HoldDetailApi.as_view(), name="hold-detail"),
     path("bookings/", bookings_api.BookingCreateApi.as_view(), name="booking-create"),
     path("bookings/<str:reference>/", bookings_api.BookingDetailApi.as_view(), name="booking-detail"),
     path("bookings/<str:reference>/cancel/", bookings_api.BookingCancelApi.as_view(), name="booking-cancel"),

@@ -39,7 +39,7 @@ def main() -> None:
     from django.db.models import Count, Q
 
     from bookings.models import Slot
-    from bookings.services import SEAT_HOLDING
+    from bookings.seats import SEAT_HOLDING
     from bookings.slots import slots_generate
     from scheduler import clock
     from tests import builders

@@ -103,7 +103,7 @@ def test_the_day_page_runs_a_fixed_number_of_queries_whatever_the_number_of_book
     assert Booking.objects.filter(slot__date=TUESDAY).count() == 12
     many = queries()
     assert few == many
-    assert many <= 12
+    assert many <= 16  # session and user, slots, bookings, held seats, closures, the seat picker's read
 
 
 # --- One-click steps and undo ----------------------------------------------------------------------

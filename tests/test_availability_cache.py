@@ -6,12 +6,13 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from bookings import availability_cache, services
+from bookings import availability_cache, seats, services
 from bookings.contact import contact_clean
 from bookings.models import Booking, Slot
 from bookings.slots import slots_generate
 from scheduler.clock import at_jst
 from tests import builders
+from venues import planning
 from venues.models import Closure, Procedure
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +106,7 @@ def test_a_closure_removes_the_day_and_its_removal_brings_it_back(
     assert remaining(api)
     now = at_jst(date(2026, 12, 1), 9)
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.closure_save(
+        result = planning.closure_save(
             closure=Closure(venue=centre, start_date=MONDAY, end_date=MONDAY, note="点検"),
             actor=None,
             now=now,
@@ -113,7 +114,7 @@ def test_a_closure_removes_the_day_and_its_removal_brings_it_back(
     assert remaining(api) == {}
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.closure_remove(closure=result.closure, actor=None, now=now)
+        planning.closure_remove(closure=result.closure, actor=None, now=now)
     assert remaining(api)[TEN] == 2
 
 
@@ -164,11 +165,10 @@ def test_an_answer_read_before_the_commit_is_not_served_after_it(
             )
             seen = availability_cache.tokens("cache-centre")  # as the other reader would, then store
             key = availability_cache.request_key(
-                venue_code="cache-centre",
-                procedure_code="record",
-                raw_from="2026-12-14",
-                raw_to="2026-12-15",
-                today=date(2026, 12, 1),
+                (
+                    "cache-centre",
+                    *seats.api_answer_parts("record", "2026-12-14", "2026-12-15", date(2026, 12, 1)),
+                )
             )
             availability_cache.store(
                 key, tokens=seen, computed_at=now.timestamp(), valid_until=now.timestamp() + 3600, body=stale

@@ -25,7 +25,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from rest_framework.test import APIClient
 
-from bookings import services
+from bookings import seats, services
 from bookings.contact import contact_clean
 from bookings.models import Booking, Slot
 from bookings.slots import slots_generate
@@ -70,7 +70,7 @@ def race(count: int, work: Callable[[int], object]) -> list[object]:
 def seats_match_bookings() -> list[tuple]:
     """Every slot whose counter differs from its seat-holding bookings, or exceeds its capacity."""
     slots = Slot.objects.annotate(
-        holding=Count("bookings", filter=Q(bookings__status__in=services.SEAT_HOLDING))
+        holding=Count("bookings", filter=Q(bookings__status__in=seats.SEAT_HOLDING))
     ).values_list("pk", "taken", "holding", "capacity")
     return [row for row in slots if row[1] != row[2] or row[1] > row[3]]
 

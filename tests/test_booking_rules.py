@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 from rest_framework.test import APIClient
 
-from bookings import eligibility, services
+from bookings import eligibility, queue, references, services
 from bookings.contact import contact_clean
 from bookings.models import Booking, Slot
 from bookings.slots import slots_generate
@@ -341,14 +341,14 @@ def test_a_resident_cannot_cancel_once_the_visit_started(centre, travel):
 
 
 def test_the_reference_alphabet_has_no_ambiguous_characters():
-    assert not set(services.REFERENCE_ALPHABET) & set("0O1IL")
-    assert len(set(services.REFERENCE_ALPHABET)) == len(services.REFERENCE_ALPHABET) == 31
+    assert not set(references.REFERENCE_ALPHABET) & set("0O1IL")
+    assert len(set(references.REFERENCE_ALPHABET)) == len(references.REFERENCE_ALPHABET) == 31
 
 
 def test_references_are_8_characters_of_that_alphabet():
-    references = {services.new_reference() for _ in range(2000)}
-    assert all(len(r) == 8 and set(r) <= set(services.REFERENCE_ALPHABET) for r in references)
-    assert len(references) == 2000  # 31**8 ≈ 8.5e11 possibilities
+    drawn = {references.new_reference() for _ in range(2000)}
+    assert all(len(r) == 8 and set(r) <= set(references.REFERENCE_ALPHABET) for r in drawn)
+    assert len(drawn) == 2000  # 31**8 ≈ 8.5e11 possibilities
 
 
 def test_a_reference_collision_is_retried_with_a_new_reference(centre, travel, monkeypatch):
@@ -418,7 +418,7 @@ def _book(centre, now, minute: int, phone: str = "0260000001", email: str = ""):
 def test_a_booking_being_served_still_counts_as_the_persons_active_booking(centre, travel, action):
     now = travel(2026, 12, 1, 9, 0)
     first = _book(centre, now, 0)
-    services.booking_transition(booking=first.booking, action=action, now=now, actor=None)
+    queue.booking_transition(booking=first.booking, action=action, now=now, actor=None)
     with pytest.raises(services.DuplicateBooking):
         _book(centre, now, 10)
 
@@ -430,8 +430,8 @@ def test_a_cancelled_or_finished_booking_no_longer_blocks_a_new_one(centre, trav
     if end == "cancel":
         services.booking_cancel(booking=first.booking, now=now)
     else:
-        services.booking_transition(booking=first.booking, action="check_in", now=now, actor=None)
-        services.booking_transition(booking=first.booking, action="done", now=now, actor=None)
+        queue.booking_transition(booking=first.booking, action="check_in", now=now, actor=None)
+        queue.booking_transition(booking=first.booking, action="done", now=now, actor=None)
     assert _book(centre, now, 10, email="taro@example.jp").booking.status == "confirmed"
 
 

@@ -9,10 +9,11 @@ from django.contrib.auth.models import User
 
 from bookings import services
 from bookings.models import Booking, BookingEvent, Notification, Slot
-from bookings.slots import availability
+from bookings.seats import availability
 from scheduler.clock import at_jst, local
 from scheduler.errors import CapacityBelowTaken, InvalidInput, SlotFull
 from tests.admin_setup import MONDAY, TUESDAY, WEDNESDAY, book, generate
+from venues import planning
 from venues.models import AuditEntry, Closure, Procedure, ReceptionWindow, Venue
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def active_starts(venue: Venue, day) -> list[str]:
 def test_more_counters_give_every_future_slot_of_the_window_more_seats_at_once(iida, clerk):
     window = am(iida)
     window.counters = 3
-    services.window_save(window=window, actor=clerk, now=NOW)
+    planning.window_save(window=window, actor=clerk, now=NOW)
     capacities = set(Slot.objects.filter(window=window, start__gt=NOW).values_list("capacity", flat=True))
     assert capacities == {3}
     assert set(Slot.objects.filter(venue=iida, window__label="pm").values_list("capacity", flat=True)) == {1}
@@ -62,7 +63,7 @@ def test_counter_changes_leave_slots_that_already_started_alone(iida, clerk):
     started = slot_at(iida, MONDAY, 10, 30)
     window = am(iida)
     window.counters = 2
-    services.window_save(window=window, actor=clerk, now=at_jst(MONDAY, 10, 45))
+    planning.window_save(window=window, actor=clerk, now=at_jst(MONDAY, 10, 45))
     started.refresh_from_db()
     assert started.capacity == 1
     assert slot_at(iida, MONDAY, 10, 50).capacity == 2
@@ -71,12 +72,12 @@ def test_counter_changes_leave_slots_that_already_started_alone(iida, clerk):
 def test_lowering_counters_below_what_is_taken_is_refused_naming_the_slots(iida, clerk):
     window = am(iida)
     window.counters = 2
-    services.window_save(window=window, actor=clerk, now=NOW)
+    planning.window_save(window=window, actor=clerk, now=NOW)
     book("iida-station", TUESDAY, 10, 30)
     book("iida-station", TUESDAY, 10, 30)
     window.counters = 1
     with pytest.raises(CapacityBelowTaken) as refused:
-        services.window_save(window=window, actor=clerk, now=NOW)
+        planning.window_save(window=window, actor=clerk, now=NOW)
     assert "2026-12-15 10:30（予約2件）" in str(refused.value.detail)
     assert refused.value.status == 409
     window.refresh_from_db()
@@ -88,17 +89,17 @@ def test_lowering_counters_below_what_is_taken_is_refused_naming_the_slots(iida,
 def test_lowering_counters_to_what_is_taken_is_allowed(iida, clerk):
     window = am(iida)
     window.counters = 2
-    services.window_save(window=window, actor=clerk, now=NOW)
+    planning.window_save(window=window, actor=clerk, now=NOW)
     book("iida-station", TUESDAY, 10, 30)
     window.counters = 1
-    services.window_save(window=window, actor=clerk, now=NOW)
+    planning.window_save(window=window, actor=clerk, now=NOW)
     assert slot_at(iida, TUESDAY, 10, 30).capacity == 1
 
 
 def test_reserved_seats_are_not_offered_online_but_staff_can_use_them(iida, clerk):
     window = am(iida)
     window.counters, window.reserved = 2, 1
-    services.window_save(window=window, actor=clerk, now=NOW)
+    planning.window_save(window=window, actor=clerk, now=NOW)
     record = Procedure.objects.get(code="record")
     day = availability(venue=iida, procedure=record, first=TUESDAY, last=TUESDAY, now=NOW)[0]
     assert day.slots[0].remaining == 1  # only the online seat counts
@@ -122,7 +123,7 @@ def test_reserved_seats_are_not_offered_online_but_staff_can_use_them(iida, cler
 def test_window_changes_are_audited_with_before_and_after(iida, clerk):
     window = am(iida)
     window.counters, window.reserved = 3, 1
-    services.window_save(window=window, actor=clerk, now=NOW)
+    planning.window_save(window=window, actor=clerk, now=NOW)
     entry = AuditEntry.objects.get(object_type="window", object_id=str(window.pk))
     assert (entry.action, entry.actor, entry.venue) == ("change", clerk, iida)
     assert (entry.before["counters"], entry.after["counters"]) == (1, 3)
@@ -130,7 +131,7 @@ def test_window_changes_are_audited_with_before_and_after(iida, clerk):
 
 
 def test_saving_a_window_unchanged_writes_no_audit_row(iida, clerk):
-    services.window_save(window=am(iida), actor=clerk, now=NOW)
+    planning.window_save(window=am(iida), actor=clerk, now=NOW)
     assert not AuditEntry.objects.exists()
 
 
@@ -141,7 +142,7 @@ def test_a_window_added_from_a_date_offers_slots_from_that_date(iida, clerk):
     window = ReceptionWindow(
         venue=iida, label="noon", start=time(12, 0), end=time(12, 30), counters=2, valid_from=WEDNESDAY
     )
-    services.window_save(window=window, actor=clerk, now=NOW, procedures=iida.procedures.all())
+    planning.window_save(window=window, actor=clerk, now=NOW, procedures=iida.procedures.all())
     assert "12:00" not in active_starts(iida, TUESDAY)
     assert active_starts(iida, WEDNESDAY)[6:9] == ["12:00", "12:10", "12:20"]
     assert set(window.procedures.values_list("code", flat=True)) == set(
@@ -151,7 +152,7 @@ def test_a_window_added_from_a_date_offers_slots_from_that_date(iida, clerk):
 
 
 def test_ending_a_window_from_a_date_removes_its_free_slots_from_that_date(iida, clerk):
-    services.window_end(window=am(iida), first_day_without=WEDNESDAY, actor=clerk, now=NOW)
+    planning.window_end(window=am(iida), first_day_without=WEDNESDAY, actor=clerk, now=NOW)
     assert active_starts(iida, TUESDAY)[0] == "10:30"
     assert active_starts(iida, WEDNESDAY) == ["14:30", "14:40", "14:50", "15:00", "15:10", "15:20"]
     assert am(iida).valid_until == TUESDAY
@@ -160,7 +161,7 @@ def test_ending_a_window_from_a_date_removes_its_free_slots_from_that_date(iida,
 def test_ending_a_window_over_a_booked_slot_is_refused(iida, clerk):
     book("iida-station", WEDNESDAY, 11, 0)
     with pytest.raises(CapacityBelowTaken) as refused:
-        services.window_end(window=am(iida), first_day_without=WEDNESDAY, actor=clerk, now=NOW)
+        planning.window_end(window=am(iida), first_day_without=WEDNESDAY, actor=clerk, now=NOW)
     assert "2026-12-16 11:00" in str(refused.value.detail)
     assert am(iida).valid_until is None
     assert "10:30" in active_starts(iida, WEDNESDAY)
@@ -170,7 +171,7 @@ def test_an_invalid_window_is_refused_as_invalid_input(iida, clerk):
     window = am(iida)
     window.reserved = 5
     with pytest.raises(InvalidInput):
-        services.window_save(window=window, actor=clerk, now=NOW)
+        planning.window_save(window=window, actor=clerk, now=NOW)
 
 
 # --- Closures -------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def test_closing_a_day_cancels_its_bookings_frees_the_seats_and_withdraws_the_sl
     by_phone = book("iida-station", TUESDAY, 14, 30)
     other_day = book("iida-station", WEDNESDAY, 10, 30)
     closure = Closure(venue=iida, start_date=TUESDAY, end_date=TUESDAY, note="設備点検のため")
-    result = services.closure_save(closure=closure, actor=clerk, now=NOW)
+    result = planning.closure_save(closure=closure, actor=clerk, now=NOW)
 
     assert {b.pk for b in result.cancelled} == {by_mail.pk, by_phone.pk}
     assert [b.pk for b in result.to_phone] == [by_phone.pk]
@@ -209,7 +210,7 @@ def test_closing_an_afternoon_keeps_the_morning(iida, clerk):
         end_time=time(17, 0),
         note="午後休",
     )
-    result = services.closure_save(closure=closure, actor=clerk, now=NOW)
+    result = planning.closure_save(closure=closure, actor=clerk, now=NOW)
     assert [b.pk for b in result.cancelled] == [afternoon.pk]
     morning.refresh_from_db()
     assert morning.status == Booking.Status.CONFIRMED
@@ -220,7 +221,7 @@ def test_closing_an_afternoon_keeps_the_morning(iida, clerk):
 
 
 def test_a_closure_over_a_range_covers_every_day_of_it(iida, clerk):
-    services.closure_save(
+    planning.closure_save(
         closure=Closure(venue=iida, start_date=TUESDAY, end_date=WEDNESDAY), actor=clerk, now=NOW
     )
     assert active_starts(iida, TUESDAY) == active_starts(iida, WEDNESDAY) == []
@@ -230,7 +231,7 @@ def test_a_closure_over_a_range_covers_every_day_of_it(iida, clerk):
 def test_a_closure_does_not_cancel_a_visit_that_has_already_started(iida, clerk):
     started = book("iida-station", TUESDAY, 10, 30)
     later = book("iida-station", TUESDAY, 10, 50)
-    result = services.closure_save(
+    result = planning.closure_save(
         closure=Closure(venue=iida, start_date=TUESDAY, end_date=TUESDAY),
         actor=clerk,
         now=at_jst(TUESDAY, 10, 35),
@@ -245,9 +246,9 @@ def test_widening_a_closure_cancels_the_newly_covered_bookings_and_audits_the_ch
     closure = Closure(
         venue=iida, start_date=TUESDAY, end_date=TUESDAY, start_time=time(14, 0), end_time=time(17, 0)
     )
-    services.closure_save(closure=closure, actor=clerk, now=NOW)
+    planning.closure_save(closure=closure, actor=clerk, now=NOW)
     closure.start_time = time(9, 0)
-    result = services.closure_save(closure=closure, actor=clerk, now=NOW)
+    result = planning.closure_save(closure=closure, actor=clerk, now=NOW)
     assert len(result.cancelled) == 1
     entries = AuditEntry.objects.filter(object_type="closure", object_id=str(closure.pk)).order_by("id")
     assert [e.action for e in entries] == ["add", "change"]
@@ -258,9 +259,9 @@ def test_widening_a_closure_cancels_the_newly_covered_bookings_and_audits_the_ch
 def test_removing_a_closure_brings_the_slots_back_but_not_the_cancelled_bookings(iida, clerk):
     booking = book("iida-station", TUESDAY, 10, 30)
     closure = Closure(venue=iida, start_date=TUESDAY, end_date=TUESDAY, note="臨時休業")
-    services.closure_save(closure=closure, actor=clerk, now=NOW)
+    planning.closure_save(closure=closure, actor=clerk, now=NOW)
     pk = closure.pk
-    services.closure_remove(closure=closure, actor=clerk, now=NOW)
+    planning.closure_remove(closure=closure, actor=clerk, now=NOW)
     assert not Closure.objects.filter(pk=pk).exists()
     assert active_starts(iida, TUESDAY)[0] == "10:30"
     assert slot_at(iida, TUESDAY, 10, 30).taken == 0

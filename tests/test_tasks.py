@@ -11,7 +11,7 @@ import pytest
 from celery.schedules import crontab
 from django.conf import settings as django_settings
 
-from bookings import links, services, tasks
+from bookings import links, queue, services, tasks
 from bookings.contact import Contact
 from bookings.models import Booking, Notification, Slot
 from bookings.slots import slots_generate
@@ -134,7 +134,7 @@ def test_every_night_slots_roll_forward_one_day_and_a_second_run_changes_nothing
 def test_no_shows_wait_until_the_last_window_of_the_day_is_over(place, travel, mailoutbox):
     morning, afternoon = book(place, n=1), book(place, hour=14, minute=30, n=2)
     arrived = book(place, hour=10, minute=10, n=3)
-    services.booking_transition(booking=arrived, action="check_in", now=at_jst(MONDAY, 10, 5), actor=None)
+    queue.booking_transition(booking=arrived, action="check_in", now=at_jst(MONDAY, 10, 5), actor=None)
     tomorrow = book(place, day=TUESDAY, n=4)
 
     travel(2026, 12, 14, 12, 0)  # the morning window is over, the afternoon one is not

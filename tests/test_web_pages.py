@@ -13,7 +13,7 @@ from django.test import Client
 from bookings import views
 from bookings.contact import Contact
 from bookings.ics import booking_ics
-from bookings.models import Booking, Slot
+from bookings.models import Booking, Hold, Slot
 from bookings.services import booking_create
 from bookings.slots import slots_generate
 from scheduler.clock import at_jst, local
@@ -79,7 +79,7 @@ def made(**fields) -> tuple[Booking, str]:
         start=fields.pop("start", START),
         contact=Contact("長野 花子", "0261234567", "hanako@example.jp"),
         answers={"card_valid": True, "chip_ok": True, "licence_suspended": False},
-        now=at_jst(date(2026, 12, 1), 9),
+        now=fields.pop("now", at_jst(date(2026, 12, 1), 9)),
     )
     return created.booking, created.token
 
@@ -256,10 +256,11 @@ def test_the_times_of_the_chosen_day_show_full_ones_as_full(client, december):
 
 
 def test_a_seat_taken_before_confirming_offers_the_nearest_free_times_and_keeps_what_was_typed(
-    client, december
+    client, december, travel
 ):
     walk(client)
-    Slot.objects.filter(venue__code="hokushin-centre", start=START).update(taken=1)  # someone else
+    # The resident leaves the page open past the hold; meanwhile someone else books that time.
+    made(start=START, now=travel(2026, 12, 1, 9, 11))
     response = post(client, "/book/confirm/", {})
     page = text(response)
     assert response.status_code == 409 and "満席になりました" in page
@@ -271,12 +272,81 @@ def test_a_seat_taken_before_confirming_offers_the_nearest_free_times_and_keeps_
     # Picking one of them goes straight back to the confirm page, not to the contact form.
     assert post(client, "/book/date/", {"start": at_jst(MONDAY, 10, 10).isoformat()}).url == "/book/confirm/"
     assert post(client, "/book/confirm/", {}).url == "/book/done/"
-    assert Booking.objects.get().start == at_jst(MONDAY, 10, 10)
+    mine = Booking.objects.exclude(name="長野 花子").get()
+    assert mine.start == at_jst(MONDAY, 10, 10)
+
+
+def test_choosing_a_time_holds_its_seat_for_everyone_else_and_says_until_when(client, december):
+    walk_to_date(client)
+    assert post(client, "/book/date/", {"start": START.isoformat()}).url == "/book/contact/"
+    assert Slot.objects.get(venue__code="hokushin-centre", start=START).taken == 1
+    assert "9:10 まで確保しています" in text(client.get("/book/contact/"))
+    # Somebody else sees the seat as taken, and cannot hold or book it.
+    other = Client(REMOTE_ADDR="198.51.100.251")
+    walk_to_date(other)
+    page = text(other.get("/book/date/?day=2026-12-14"))
+    assert '<button type="button" class="time full" disabled>10:00<span class="state">満席</span>' in page
+    refused = post(other, "/book/date/", {"start": START.isoformat()})
+    assert refused.status_code == 409 and "満席になりました" in text(refused)
+    # The holder confirms: the hold becomes the booking, without a second seat.
+    post(client, "/book/contact/", CONTACT)
+    assert "9:10 まで確保しています" in text(client.get("/book/confirm/"))
+    assert post(client, "/book/confirm/", {}).url == "/book/done/"
+    assert Slot.objects.get(venue__code="hokushin-centre", start=START).taken == 1
+    assert Booking.objects.get().start == START
+
+
+def test_choosing_another_time_frees_the_first_seat_at_once(client, december):
+    walk_to_date(client)
+    post(client, "/book/date/", {"start": START.isoformat()})
+    later = at_jst(MONDAY, 10, 30)
+    post(client, "/book/date/", {"start": later.isoformat()})
+    taken = dict(Slot.objects.filter(venue__code="hokushin-centre", date=MONDAY).values_list("start", "taken"))
+    assert taken[START] == 0 and taken[later] == 1
+    assert Hold.objects.filter(state="live").count() == 1
+
+
+def test_the_own_held_time_is_shown_as_chosen_not_as_a_current_booking(client, december):
+    walk_to_date(client)
+    post(client, "/book/date/", {"start": START.isoformat()})
+    page = text(client.get("/book/date/?day=2026-12-14"))
+    assert "現在の予約" not in page
+    assert 'class="time current" aria-current="true">10:00<span class="state">選択中</span>' in page
+
+
+def test_a_double_tap_on_confirm_books_once_and_both_taps_end_on_the_done_page(client, december):
+    walk(client)
+    session_before = client.session[views.FLOW]
+    first = post(client, "/book/confirm/", {})
+    assert first.url == "/book/done/"
+    # The second tap was sent with the session as it was before the first answer came back.
+    session = client.session
+    session[views.FLOW] = session_before
+    session.pop(views.BOOKED)
+    session.save()
+    second = post(client, "/book/confirm/", {})
+    assert second.url == "/book/done/"
+    done = text(client.get("/book/done/"))
+    booking = Booking.objects.get()
+    assert booking.reference in done and Slot.objects.get(pk=booking.slot_id).taken == 1
+    # The back button after confirming shows the same booking, never step 1 and never a second one.
+    assert client.get("/book/confirm/").url == "/book/done/"
+    assert post(client, "/book/confirm/", {}).url == "/book/done/"
+    assert Booking.objects.count() == 1
+
+
+def test_a_confirm_after_the_hold_expired_still_books_the_seat_while_it_is_free(client, december, travel):
+    walk(client)
+    travel(2026, 12, 1, 9, 30)
+    assert "確保する時間が過ぎました" in text(client.get("/book/confirm/"))
+    assert post(client, "/book/confirm/", {}).url == "/book/done/"
+    assert Booking.objects.get().start == START
+    assert Slot.objects.get(venue__code="hokushin-centre", start=START).taken == 1
 
 
 def test_the_same_person_cannot_hold_two_bookings_of_one_procedure(client, december):
     made()
-    walk(client, contact={**CONTACT, "phone": "026-123-4567"})
+    walk(client, contact={**CONTACT, "phone": "026-123-4567"}, start=at_jst(MONDAY, 10, 20))
     response = post(client, "/book/confirm/", {})
     assert response.status_code == 409 and "すでにあります" in text(response)
 
@@ -355,18 +425,41 @@ def test_cancelling_asks_for_confirmation_then_frees_the_seat(client, december):
     assert "日時を変更する" not in page
 
 
-def test_rescheduling_uses_the_same_calendar_and_moves_the_booking(client, december):
+def test_rescheduling_holds_the_new_time_and_moves_only_once_confirmed(client, december):
     booking, token = made()
     client.get(f"/booking/{booking.reference}/?token={token}")
     page = text(client.get(f"/booking/{booking.reference}/reschedule/?day=2026-12-14"))
     assert '<table class="calendar">' in page
     assert "現在の予約" in page  # the own seat is shown, not offered
     later = at_jst(MONDAY, 14, 30)
-    done = post(
-        client, f"/booking/{booking.reference}/reschedule/", {"start": later.isoformat()}, follow=True
-    )
+    chosen = post(client, f"/booking/{booking.reference}/reschedule/", {"start": later.isoformat()})
+    assert chosen.url == f"/booking/{booking.reference}/reschedule/confirm/"
+    confirm = text(client.get(chosen.url))
+    assert "この日時に変更しますか？" in confirm and "2026年12月14日（月）14:30" in confirm
+    assert "9:10 まで確保しています" in confirm
+    # Nothing has moved yet, but the new seat is held.
+    assert Booking.objects.get(pk=booking.pk).start == START
+    assert Slot.objects.get(venue__code="hokushin-centre", start=later).taken == 1
+    done = post(client, chosen.url, {"action": "move"}, follow=True)
     assert "予約の日時を変更しました。" in text(done) and "2026年12月14日（月）14:30" in text(done)
+    moved = Booking.objects.get(pk=booking.pk)
+    assert moved.start == later
+    taken = dict(Slot.objects.filter(venue__code="hokushin-centre", date=MONDAY).values_list("start", "taken"))
+    assert taken[START] == 0 and taken[later] == 1
+    # A second tap on the same confirm form changes nothing more.
+    assert post(client, chosen.url, {"action": "move"}).url == f"/booking/{booking.reference}/"
     assert Booking.objects.get(pk=booking.pk).start == later
+
+
+def test_leaving_the_reschedule_confirm_page_keeps_the_booking_and_frees_the_held_seat(client, december):
+    booking, token = made()
+    client.get(f"/booking/{booking.reference}/?token={token}")
+    later = at_jst(MONDAY, 14, 30)
+    chosen = post(client, f"/booking/{booking.reference}/reschedule/", {"start": later.isoformat()})
+    kept = post(client, chosen.url, {"action": "keep"})
+    assert kept.url == f"/booking/{booking.reference}/"
+    assert Booking.objects.get(pk=booking.pk).start == START
+    assert Slot.objects.get(venue__code="hokushin-centre", start=later).taken == 0
 
 
 def test_a_taken_time_when_rescheduling_keeps_the_booking_and_offers_others(client, december):
@@ -517,13 +610,17 @@ def test_the_date_page_costs_the_same_however_many_bookings_there_are(client, de
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from bookings import availability_cache
+
     walk_to_date(client)
     client.get("/book/date/?day=2026-12-14")
+    availability_cache.new_generation()  # both reads below compute availability afresh
     with CaptureQueriesContext(connection) as few:
         client.get("/book/date/?day=2026-12-14")
     for minute in (10, 20, 30):
         Slot.objects.filter(venue__code="hokushin-centre", start=at_jst(MONDAY, 10, minute)).update(taken=1)
     builders.closure(Venue.objects.get(code="hokushin-centre"), date(2026, 12, 16), note="点検")
+    availability_cache.new_generation()
     with CaptureQueriesContext(connection) as many:
         client.get("/book/date/?day=2026-12-14")
     assert len(many) == len(few)

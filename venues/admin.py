@@ -1,7 +1,7 @@
 """Admin for venues, windows (counters, seats kept for staff), closures, staff venues and the audit.
 
 Every list, page, search, autocomplete and action is scoped by `venues.scoping.venues_for`;
-every write goes through a service (bookings/services.py, venues/services.py).
+every write goes through a service (venues/services.py, venues/planning.py).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from bookings import services as booking_services
 from scheduler import clock
 from scheduler.errors import CapacityBelowTaken, DomainError, InvalidInput
 
+from . import planning
 from . import services as venue_services
 from .models import AuditEntry, Closure, Procedure, ReceptionWindow, StaffMembership, Venue
 from .scoping import has_any_venue, is_prefecture_admin, scope, venues_for
@@ -210,12 +210,12 @@ class WindowForm(forms.ModelForm):
         super()._post_clean()
         if self.errors or self.instance.pk is None:
             return
-        conflicts = booking_services.window_conflicts(window=self.instance, now=clock.now())
+        conflicts = planning.window_conflicts(window=self.instance, now=clock.now())
         if conflicts:
             self.add_error(
                 None,
                 _("次の枠はすでに予約があり、この変更では席が足りません: %(slots)s")
-                % {"slots": booking_services.slots_described(conflicts)},
+                % {"slots": planning.slots_described(conflicts)},
             )
 
 
@@ -272,7 +272,7 @@ class ReceptionWindowAdmin(ServiceErrorsAdmin, AuditOnPageAdmin, VenueScopedAdmi
         return False  # a window ends with 適用終了日: its past slots and bookings keep pointing at it
 
     def save_model(self, request, obj, form, change) -> None:
-        booking_services.window_save(
+        planning.window_save(
             window=obj, actor=request.user, now=clock.now(), procedures=form.cleaned_data.get("procedures")
         )
 
@@ -316,7 +316,7 @@ class ClosureForm(forms.ModelForm):
         super()._post_clean()
         if self.errors or not self.instance.venue_id:
             return
-        affected = booking_services.closure_bookings(closure=self.instance, now=clock.now())
+        affected = planning.closure_bookings(closure=self.instance, now=clock.now())
         if affected and not self.cleaned_data.get("confirm_cancel"):
             listed = "、".join(
                 f"{clock.local(b.start):%m/%d %H:%M} {b.reference} {b.name}" for b in affected[:20]
@@ -351,7 +351,7 @@ class ClosureAdmin(ServiceErrorsAdmin, AuditOnPageAdmin, VenueScopedAdmin):
         return ["venue"] if obj is not None else []
 
     def save_model(self, request, obj, form, change) -> None:
-        result = booking_services.closure_save(closure=obj, actor=request.user, now=clock.now())
+        result = planning.closure_save(closure=obj, actor=request.user, now=clock.now())
         if result.cancelled:
             self.message_user(
                 request,
@@ -382,11 +382,11 @@ class ClosureAdmin(ServiceErrorsAdmin, AuditOnPageAdmin, VenueScopedAdmin):
         return self._back_to_the_day(request, obj, super().response_change(request, obj))
 
     def delete_model(self, request, obj) -> None:
-        booking_services.closure_remove(closure=obj, actor=request.user, now=clock.now())
+        planning.closure_remove(closure=obj, actor=request.user, now=clock.now())
 
     def delete_queryset(self, request, queryset) -> None:
         for closure in queryset:
-            booking_services.closure_remove(closure=closure, actor=request.user, now=clock.now())
+            planning.closure_remove(closure=closure, actor=request.user, now=clock.now())
 
 
 # --- Staff venues, audit and staff accounts -----------------------------------------------------

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import holidays
 from django.utils.translation import get_language
+
+from scheduler import clock
 
 from .models import Closure, Venue
 
@@ -78,6 +80,22 @@ def closures_between(venue: Venue, first: date, last: date) -> list[Closure]:
             "start_date", "start_time"
         )
     )
+
+
+def closure_covers(closure: Closure, start: datetime, end: datetime) -> bool:
+    """Does the closure (whole day or part of one) cover any of `start`–`end`?"""
+    day = clock.local(start).date()
+    if not closure.start_date <= day <= closure.end_date:
+        return False
+    if closure.start_time is None or closure.end_time is None:
+        return True
+    closed_from = clock.at_jst(day, closure.start_time.hour, closure.start_time.minute)
+    closed_to = clock.at_jst(day, closure.end_time.hour, closure.end_time.minute)
+    return start < closed_to and closed_from < end
+
+
+def overlaps_closure(start: datetime, end: datetime, closures: Iterable[Closure]) -> bool:
+    return any(closure_covers(closure, start, end) for closure in closures)
 
 
 def dates(first: date, last: date) -> Iterator[date]:

@@ -87,6 +87,12 @@ class Venue(LocalizedName, models.Model):
         _("締切（何日前）"), default=1, validators=[MaxValueValidator(30)]
     )
     cutoff_time = models.TimeField(_("締切時刻"), default=time(17, 0))
+    hold_minutes = models.PositiveSmallIntegerField(
+        _("入力中の席の確保（分）"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_("時間を選んでから予約を確定するまで、その席をほかの人に渡さない時間"),
+    )
     is_active = models.BooleanField(_("公開中"), default=True)
     sort_order = models.PositiveSmallIntegerField(_("表示順"), default=0)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 
-from scheduler import clock, rawsql
+from scheduler import clock
 from scheduler.errors import InvalidRange, ProcedureNotOffered, UnknownProcedure, UnknownVenue
 
 from .models import Procedure, Venue
@@ -36,24 +35,10 @@ def procedure_get(code: str | None) -> Procedure:
     return procedure
 
 
-# Names from the models' own metadata, values as parameters.
-VENUE_AND_PROCEDURE = f"""
-SELECT {rawsql.select_list(Venue, "v")}, {rawsql.select_list(Procedure, "p")}
-FROM (SELECT 1 AS one) AS one
-LEFT JOIN {Venue._meta.db_table} AS v ON v.code = %s AND v.is_active
-LEFT JOIN {Procedure._meta.db_table} AS p ON p.code = %s
-"""  # noqa: S608
-
-
 def venue_and_procedure(venue_code: str, procedure_code: str) -> tuple[Venue | None, Procedure | None]:
-    """The active venue and the procedure of these codes (None where unknown), in one query.
-
-    On every booking: two ORM lookups cost two round trips and two query compilations, measured as
-    a sixth of the booking request (bench/load.py)."""
-    with connection.cursor() as cursor:
-        cursor.execute(VENUE_AND_PROCEDURE, [str(venue_code), str(procedure_code)])
-        row = cursor.fetchone()
-    venue, procedure = rawsql.from_joined_row(row, Venue, Procedure)
+    """The active venue and the procedure of these codes (None where unknown)."""
+    venue = Venue.objects.filter(code=str(venue_code), is_active=True).first()
+    procedure = Procedure.objects.filter(code=str(procedure_code)).first()
     return venue, procedure
 
 

@@ -22,8 +22,9 @@ from scheduler import clock
 from scheduler.errors import DomainError
 from venues.admin import VenueScopedAdmin, day_page_url, error_text
 
-from . import admin_views, services
-from .models import Booking, BookingEvent, Notification, Slot
+from .. import queue
+from ..models import Booking, BookingEvent, Notification, Slot
+from . import pages
 
 # --- Bookings -----------------------------------------------------------------------------------
 
@@ -61,10 +62,10 @@ class BookingEventInline(admin.TabularInline):
 
 def _phone_or_reference(term: str) -> str:
     """A scanned URL becomes its reference; a typed phone number its digits (as stored)."""
-    reference = admin_views.reference_in(term)
+    reference = pages.reference_in(term)
     if reference:
         return reference
-    digits = admin_views.phone_in(term)
+    digits = pages.phone_in(term)
     return digits or unicodedata.normalize("NFKC", term)
 
 
@@ -116,7 +117,7 @@ class BookingAdmin(VenueScopedAdmin):
 
     @admin.display(description=_("確認事項への回答"))
     def answers_shown(self, booking: Booking) -> str:
-        rows = admin_views.answers_shown(booking.answers)
+        rows = pages.answers_shown(booking.answers)
         if not rows:
             return "—"
         return format_html_join(mark_safe("<br>"), "{}: {}", ((label, value) for label, value, _w in rows))
@@ -140,7 +141,7 @@ class BookingAdmin(VenueScopedAdmin):
         extra_context = dict(extra_context or {})
         booking = self.get_object(request, object_id)
         if booking is not None:
-            extra_context["queue_actions"] = admin_views.actions_for(booking)
+            extra_context["queue_actions"] = pages.actions_for(booking)
             extra_context["can_cancel"] = booking.status == Booking.Status.CONFIRMED
             extra_context["day_url"] = day_page_url(booking.venue, clock.local(booking.start).date())
         extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
@@ -158,19 +159,19 @@ class BookingAdmin(VenueScopedAdmin):
         ]
 
     def _day(self, request):
-        return admin_views.day_view(request, self)
+        return pages.day_view(request, self)
 
     def _print(self, request):
-        return admin_views.print_view(request, self)
+        return pages.print_view(request, self)
 
     def _book(self, request):
-        return admin_views.book_view(request, self)
+        return pages.book_view(request, self)
 
     def _export(self, request):
-        return admin_views.export_view(request, self)
+        return pages.export_view(request, self)
 
     def _step(self, request, pk):
-        return admin_views.step_view(request, self, pk)
+        return pages.step_view(request, self, pk)
 
     # Actions: the same services as the buttons, on the selected (and visible) bookings.
     def _bulk(self, request: HttpRequest, queryset: QuerySet[Booking], action: str) -> None:
@@ -179,9 +180,9 @@ class BookingAdmin(VenueScopedAdmin):
         for booking in queryset.order_by("start", "id"):
             try:
                 if action == "undo":
-                    services.booking_undo(booking=booking, now=now, actor=request.user)
+                    queue.booking_undo(booking=booking, now=now, actor=request.user)
                 else:
-                    services.booking_transition(booking=booking, action=action, now=now, actor=request.user)
+                    queue.booking_transition(booking=booking, action=action, now=now, actor=request.user)
                 done += 1
             except DomainError as error:
                 refused.append(f"{booking.reference}（{booking.get_status_display()}）: {error_text(error)}")
@@ -213,9 +214,7 @@ class BookingAdmin(VenueScopedAdmin):
     @admin.action(description=_("選択した予約をCSVで出力"), permissions=["view"])
     def export_csv(self, request, queryset):
         stamp = f"{clock.local(clock.now()):%Y%m%d-%H%M}"
-        return admin_views.bookings_csv(
-            admin_views.bookings_for_export(queryset), f"bookings-selected-{stamp}.csv"
-        )
+        return pages.bookings_csv(pages.bookings_for_export(queryset), f"bookings-selected-{stamp}.csv")
 
 
 # --- Slots --------------------------------------------------------------------------------------
@@ -294,7 +293,7 @@ class SlotAdmin(VenueScopedAdmin):
         return [path("month/", wrap(self._month), name="bookings_slot_month"), *super().get_urls()]
 
     def _month(self, request):
-        return admin_views.month_view(request, self)
+        return pages.month_view(request, self)
 
 
 # --- The outbox (read-only, for administrators) -------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -37,9 +37,10 @@ from venues.calendar import closures_between, day_status, venue_calendar
 from venues.models import Venue
 from venues.scoping import scope, venues_for
 
-from . import eligibility, services
-from .contact import normalize_phone
-from .models import Booking, Slot
+from .. import eligibility, queue, rules, selectors, services
+from ..contact import normalize_phone
+from ..models import Booking, Slot
+from ..references import REFERENCE_ALPHABET, REFERENCE_LENGTH
 
 Status = Booking.Status
 ACTION_LABELS = {
@@ -59,9 +60,9 @@ ANSWER_LABELS = {
     "signature_cert_valid": "署名証明書有効",
     "knows_signature_pin": "暗証番号把握",
 }
-QUEUE_TARGETS = {target for _sources, target in services.TRANSITIONS.values()}
+QUEUE_TARGETS = {target for _sources, target in queue.TRANSITIONS.values()}
 MAX_EXPORT_DAYS = 366
-_REFERENCE = rf"[{services.REFERENCE_ALPHABET}]{{{services.REFERENCE_LENGTH}}}"
+_REFERENCE = rf"[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}"
 _REFERENCE_IN_URL = re.compile(rf"/BOOKING/({_REFERENCE})(?:[/?#]|$)")
 
 
@@ -129,7 +130,7 @@ def actions_for(booking: Booking) -> list[tuple[str, str]]:
     """The queue steps the services allow from the booking's status, plus undo after a step."""
     allowed = [
         (action, ACTION_LABELS[action])
-        for action, (sources, _target) in services.TRANSITIONS.items()
+        for action, (sources, _target) in queue.TRANSITIONS.items()
         if booking.status in sources
     ]
     if booking.status in QUEUE_TARGETS:
@@ -180,10 +181,15 @@ class QueueRow:
 class SlotRow:
     slot: Slot | None
     rows: list[QueueRow] = field(default_factory=list)
+    held: int = 0  # seats kept by residents who are filling in the form
 
     @property
     def free(self) -> int:
         return self.slot.remaining if self.slot and self.slot.active else 0
+
+    @property
+    def booked(self) -> int:
+        return self.slot.taken - self.held if self.slot else 0
 
 
 @dataclass
@@ -194,56 +200,38 @@ class DayQueue:
     bookings: list[Booking]
     counts: list[tuple[str, str, int]]
     status: Any
-    bookable: list[Slot]
+    bookable: list[Any]  # seats.SlotView: times a clerk may still book
 
 
-def day_queue(*, venue: Venue, day: date, now: datetime) -> DayQueue:
-    """Everything the day page shows, in a fixed number of queries (slots, bookings, closures)."""
-    slots = list(
-        Slot.objects.filter(venue=venue, date=day).select_related("window").order_by("start", "window__start")
-    )
-    first, last = clock.at_jst(day), clock.at_jst(day) + timedelta(days=1)
-    bookings = list(
-        Booking.objects.filter(venue=venue, start__gte=first, start__lt=last)
-        .select_related("procedure")
-        .order_by("start", "id")
-    )
+def day_queue(*, venue: Venue, day: date, now: datetime, procedures: list | None = None) -> DayQueue:
+    """Everything the day page shows, in a fixed number of queries (slots, bookings, holds, closures)."""
+    procedures = procedures if procedures is not None else list(venue.procedures.all())
+    data = selectors.day_data(venue=venue, day=day, now=now, procedures=procedures)
     by_slot: dict[int, list[Booking]] = defaultdict(list)
-    for booking in bookings:
+    for booking in data.bookings:
         by_slot[booking.slot_id].append(booking)
     slot_rows = []
-    for slot in slots:
+    for slot in data.slots:
         rows = [QueueRow(b, actions_for(b), answers_shown(b.answers)) for b in by_slot.pop(slot.pk, [])]
-        slot_rows.append(SlotRow(slot, rows))
+        slot_rows.append(SlotRow(slot, rows, data.held.get(slot.pk, 0)))
     leftovers = [b for group in by_slot.values() for b in group]
     if leftovers:
         slot_rows.append(
             SlotRow(None, [QueueRow(b, actions_for(b), answers_shown(b.answers)) for b in leftovers])
         )
-    tally = Counter(b.status for b in bookings)
+    tally = Counter(b.status for b in data.bookings)
     counts = [(value, str(label), tally.get(value, 0)) for value, label in Status.choices]
     status = day_status(day, closures_between(venue, day, day))
-    bookable = [s for s in slots if s.active and s.end > now and s.remaining > 0]
-    return DayQueue(venue, day, slot_rows, bookings, counts, status, bookable)
+    return DayQueue(venue, day, slot_rows, data.bookings, counts, status, data.bookable)
 
 
 def lookup(*, request: HttpRequest, text: str) -> tuple[str | None, list[Booking]]:
     """Find bookings in the user's venues by reference (typed or scanned), phone or name."""
-    found = scope(Booking.objects.select_related("venue", "procedure"), request.user)
     reference = reference_in(text)
-    if reference:
-        hits = list(found.filter(reference=reference))
-        if hits:
-            return reference, hits
-    digits = phone_in(text)
-    if digits:
-        return None, list(found.filter(phone__contains=digits).order_by("-start")[:30])
-    words = unicodedata.normalize("NFKC", text).split()
-    if not words:
-        return None, []
-    for word in words:
-        found = found.filter(name__icontains=word)
-    return None, list(found.order_by("-start")[:30])
+    found = selectors.bookings_find_for_staff(
+        scope(Booking.objects.all(), request.user), reference=reference, digits=phone_in(text), text=text
+    )
+    return (reference if found and found[0].reference == reference else None), found
 
 
 def day_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
@@ -265,8 +253,8 @@ def day_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespons
             url = day_page_url(hit.venue, clock.local(hit.start).date())
             return HttpResponseRedirect(f"{url}&{urlencode({'hl': hit.reference})}#b-{hit.reference}")
 
-    queue = day_queue(venue=venue, day=day, now=now)
     procedures = list(venue.procedures.all())
+    queue = day_queue(venue=venue, day=day, now=now, procedures=procedures)
     context = {
         "title": _("%(venue)s の窓口 %(day)s") % {"venue": venue.name, "day": f"{day:%Y-%m-%d}"},
         "queue": queue,
@@ -322,11 +310,11 @@ def step_view(request: HttpRequest, model_admin: admin.ModelAdmin, pk: int) -> H
     fallback = day_page_url(booking.venue, clock.local(booking.start).date())
     try:
         if action == "undo":
-            changed = services.booking_undo(booking=booking, now=now, actor=request.user)
+            changed = queue.booking_undo(booking=booking, now=now, actor=request.user)
         elif action == "cancel":
             changed = services.booking_cancel(booking=booking, now=now, actor=request.user, note="staff")
-        elif action in services.TRANSITIONS:
-            changed = services.booking_transition(booking=booking, action=action, now=now, actor=request.user)
+        elif action in queue.TRANSITIONS:
+            changed = queue.booking_transition(booking=booking, action=action, now=now, actor=request.user)
         else:
             raise Http404("Unknown action.")
         messages.success(
@@ -368,7 +356,7 @@ def book_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespon
     if request.method == "POST":
         procedure = next((p for p in procedures if p.code == data.get("procedure")), None)
         start = parse_datetime(data.get("start") or "")
-        channel = data.get("channel") or (Booking.Channel.WALK_IN if day == today else Booking.Channel.STAFF)
+        channel = data.get("channel") or rules.staff_channel_for(day, today)
         if procedure is None or start is None or start.tzinfo is None:
             error, status = _("手続と時刻を選んでください。"), 400
         else:
@@ -403,12 +391,11 @@ def book_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespon
                 return HttpResponseRedirect(
                     f"{url}&{urlencode({'hl': booking.reference})}#b-{booking.reference}"
                 )
-    slots = [
-        slot
-        for slot in Slot.objects.filter(venue=venue, date=day, active=True, end__gt=now).order_by("start")
-        if slot.remaining > 0
-    ]
-    channel = data.get("channel") or (Booking.Channel.WALK_IN if day == today else Booking.Channel.STAFF)
+    chosen = next((p for p in procedures if p.code == data.get("procedure")), None)
+    slots = selectors.staff_starts(
+        venue=venue, procedures=[chosen] if chosen else procedures, day=day, now=now
+    )
+    channel = data.get("channel") or rules.staff_channel_for(day, today)
     context = {
         "title": _("当日受付・職員予約"),
         "venue": venue,
@@ -524,25 +511,21 @@ class MonthCell:
     in_month: bool
     open: bool = False
     reason: str = ""
-    taken: int = 0
+    taken: int = 0  # seats of bookings
+    held: int = 0  # seats kept for residents filling in the form
     capacity: int = 0
     url: str = ""
 
     @property
     def percent(self) -> int:
-        return round(100 * self.taken / self.capacity) if self.capacity else 0
+        return round(100 * (self.taken + self.held) / self.capacity) if self.capacity else 0
 
 
-def month_days(venue: Venue, year: int, month: int) -> list[list[MonthCell]]:
-    """Weeks (Monday first) with seats taken / capacity per day, in two queries."""
+def month_days(venue: Venue, year: int, month: int, now: datetime) -> list[list[MonthCell]]:
+    """Weeks (Monday first) with seats taken / capacity per day (held seats apart), in three queries."""
     weeks = calendar.Calendar(firstweekday=0).monthdatescalendar(year, month)
     first, last = weeks[0][0], weeks[-1][-1]
-    totals = {
-        row["date"]: row
-        for row in Slot.objects.filter(venue=venue, date__gte=first, date__lte=last)
-        .values("date")
-        .annotate(capacity=Sum("capacity", filter=Q(active=True)), taken=Sum("taken"), slots=Count("id"))
-    }
+    totals = selectors.seat_totals_by_day(venue=venue, first=first, last=last, now=now)
     statuses = {status.date: status for status in venue_calendar(venue, first, last)}
     out = []
     for week in weeks:
@@ -550,13 +533,15 @@ def month_days(venue: Venue, year: int, month: int) -> list[list[MonthCell]]:
         for day in week:
             status = statuses[day]
             total = totals.get(day, {})
+            held = total.get("held") or 0
             row.append(
                 MonthCell(
                     day=day,
                     in_month=day.month == month,
                     open=status.open,
                     reason=status.note if not status.open or status.note else "",
-                    taken=total.get("taken") or 0,
+                    taken=(total.get("taken") or 0) - held,
+                    held=held,
                     capacity=total.get("capacity") or 0,
                     url=day_page_url(venue, day),
                 )
@@ -580,7 +565,7 @@ def month_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespo
     start = date(year, month, 1)
     prev_month = (start - timedelta(days=1)).replace(day=1)
     next_month = (start + timedelta(days=32)).replace(day=1)
-    weeks = month_days(venue, year, month)
+    weeks = month_days(venue, year, month, clock.now())
     in_month = [cell for week in weeks for cell in week if cell.in_month]
     context = {
         "title": _("%(venue)s の月の予定 %(year)d年%(month)d月")
@@ -595,6 +580,7 @@ def month_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespo
         "today": today,
         "weekdays": list("月火水木金土日"),
         "total_taken": sum(cell.taken for cell in in_month),
+        "total_held": sum(cell.held for cell in in_month),
         "total_capacity": sum(cell.capacity for cell in in_month),
         "slots_url": reverse("admin:bookings_slot_changelist"),
     }

@@ -1,0 +1,29 @@
+"""The status history of a booking: who changed what, and when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from .models import Booking, BookingEvent
+
+
+def event_record(
+    booking: Booking,
+    *,
+    before: str,
+    after: str,
+    now: datetime,
+    actor: AbstractBaseUser | None,
+    note: str = "",
+) -> None:
+    BookingEvent.objects.create(
+        booking=booking,
+        at=now,
+        from_status=before,
+        to_status=after,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        actor_kind="staff" if actor is not None else ("system" if note.startswith("system") else "resident"),
+        note=note[:200],
+    )
