@@ -9,16 +9,24 @@ What it does, all on this machine (127.0.0.1 only; every loop is bounded in coun
    loads the Nagano reference data and generates slots, with the clock pinned (CLOCK_NOW) so that
    runs are comparable;
 2. starts the app under gunicorn (DEBUG off, ALLOWED_HOSTS=127.0.0.1) and drives it with
-   concurrent clients (asyncio coroutines, one raw HTTP/1.1 connection each: see below):
+   concurrent clients (asyncio coroutines, one raw HTTP/1.1 connection each, a request or a short
+   sequence of them per turn: see below):
    (a) availability of one venue over 30 days, 32 clients;
    (b) bookings of distinct seats (seats raised to 100 per slot at the licence centres, a new
        phone and email per booking, spread round-robin over the slots), 32 clients;
    (a') and (b') the same two loads, paced (open loop) at half the rate (a) and (b) reached:
        the latency of a server that is busy but not saturated;
    (c) a rush: 200 clients at once on 20 one-seat slots;
+   (e) hold then book, after the rush (so that (a) to (c) run as before holds existed): each
+       client holds a seat of (b) (`POST /api/v1/holds/`), then books it with the hold's secret
+       alone (`POST /api/v1/bookings/`, a new phone and email each), closed loop, 32 clients; a
+       hold+book pair is one unit of its req/s, latency and CPU figures (CPU per booking made),
+       with each step's own p50/p95/p99 beside;
 3. starts `bench/bare_app.py` (one conditional UPDATE + one INSERT, no framework) under the very
    same gunicorn settings and runs (b) against it: the write path's ceiling;
-4. checks the database: no slot above its capacity, every counter equal to its bookings;
+4. checks the database: no slot above its capacity, every counter (`Slot.taken`) equal to the
+   seat-holding bookings plus the live holds covering it, every hold `used` by a booking of its
+   own time;
 5. prints a summary table and saves everything to bench/results/load-<time>.json.
 
 Why 4 sync workers by default: a request is CPU-bound Python between short database round trips,
@@ -57,7 +65,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,42 +81,70 @@ CLOCK_NOW = "2026-12-01T09:00:00+09:00"  # a Tuesday; the horizon runs to 31 Dec
 ANSWERS = {"card_valid": True, "chip_ok": True, "licence_suspended": False}
 CENTRES = ("hokushin-centre", "toshin-centre", "chunanshin-centre", "iida-station")
 RUSH_VENUE = "nagano-chuo-station"
+PAIR = ("hold", "book")  # the steps of phase (e)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def latency_summary(values: list[float]) -> dict:
+    return {
+        "p50_ms": round(percentile(values, 50), 1),
+        "p95_ms": round(percentile(values, 95), 1),
+        "p99_ms": round(percentile(values, 99), 1),
+        "mean_ms": round(statistics.fmean(values), 1) if values else None,
+    }
 
 
 @dataclass
 class Phase:
+    """One phase's figures. A unit is one request, or one sequence of requests (`steps`, e.g. a hold
+    then its booking): `requests`, req/s, the latencies and the CPU figures count units; `steps`
+    has each step's own latencies, and `statuses` are then keyed "<step> <status>"."""
+
     name: str
-    requests: int = 0
+    requests: int = 0  # units answered (every request the unit sent got an answer)
     seconds: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
-    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request, by process group
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per unit, by process group
+    steps: dict[str, list[float]] = field(default_factory=dict, repr=False)  # latencies per step
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
     def percentile(self, p: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        return percentile(self.latencies_ms, p)
+
+    def step_summary(self, step: str) -> dict:
+        latencies = self.steps[step]
+        statuses = {
+            key.split(" ", 1)[1]: count for key, count in self.statuses.items() if key.startswith(step + " ")
+        }
+        return {"requests": len(latencies), **latency_summary(latencies), "statuses": statuses}
 
     def summary(self) -> dict:
-        return {
+        summary = {
             "name": self.name,
             "requests": self.requests,
             "seconds": round(self.seconds, 2),
             "rps": round(self.rps, 1),
-            "p50_ms": round(self.percentile(50), 1),
-            "p95_ms": round(self.percentile(95), 1),
-            "p99_ms": round(self.percentile(99), 1),
-            "mean_ms": round(statistics.fmean(self.latencies_ms), 1) if self.latencies_ms else None,
+            **latency_summary(self.latencies_ms),
             "statuses": self.statuses,
             "errors": self.errors,
             "cpu_ms_per_request": self.cpu_ms,
         }
+        if self.steps:
+            summary["unit"] = "+".join(self.steps)  # requests, rps, latencies and CPU count these
+            summary["http_requests"] = sum(len(latencies) for latencies in self.steps.values())
+            summary["steps"] = {step: self.step_summary(step) for step in self.steps}
+        return summary
 
 
 # --- Driving HTTP ---------------------------------------------------------------------------
@@ -198,16 +234,27 @@ class Connection:
         return status, body
 
 
+# A sequence of requests, each made from the answer to the one before (e.g. a hold, then the
+# booking that uses its secret): a generator that yields each request and is sent back its answer,
+# (status, body); it ends when it has nothing more to send.
+Flow = Generator[Request, tuple[int, bytes], None]
+
+
+def _single(request: Request) -> Flow:
+    yield request
+
+
 async def drive(
     name: str,
     base: str,
-    make: Callable[[int], Request],
+    make: Callable[[int], Request] | Callable[[int], Flow],
     *,
     clients: int,
     max_requests: int,
     max_seconds: float,
     barrier: bool = False,
     rate: float | None = None,
+    steps: tuple[str, ...] = (),
 ) -> Phase:
     """`clients` coroutines send requests made by `make(i)` until `max_requests` or `max_seconds`.
 
@@ -215,8 +262,15 @@ async def drive(
     server's saturation). With `rate`, open loop: request i is due at start + i/rate, and its
     latency counts from then (a late send counts as waiting), still at most `clients` in flight.
     Each client holds one `Connection`; a failed or timed-out request (TIMEOUT) counts as an error.
+
+    With `steps` (their names, in order), `make(i)` is a `Flow` instead: unit i is its requests
+    in sequence on the client's connection, and `max_requests`, `rate` and the latency count units
+    (from the first send to the last answer); each step's latency is kept too (`Phase.steps`). A
+    failed step counts as an error and ends its unit, which then counts nowhere else.
     """
     phase = Phase(name)
+    phase.steps = {step: [] for step in steps}
+    step_latencies = list(phase.steps.values())
     numbers = itertools.count()
     statuses: Counter = Counter()
     address = urlsplit(base)
@@ -227,6 +281,10 @@ async def drive(
     deadline = started + max_seconds
     gate = asyncio.Event()
 
+    def encoded(request: Request) -> tuple[bytes, bool]:
+        method, url, body = request
+        return encode(method, url, body, address.netloc), method == "HEAD"
+
     async def client() -> None:
         connection = Connection(host, port)
         if barrier:
@@ -236,18 +294,31 @@ async def drive(
                 number = next(numbers)
                 if number >= max_requests:
                     return
-                method, url, body = make(number)
-                payload = encode(method, url, body, address.netloc)
+                made = make(number)
+                flow = made if steps else _single(made)
+                payload, head = encoded(next(flow))
                 sent = time.perf_counter()
                 if rate:
                     sent = started + number / rate
                     if sent > time.perf_counter():
                         await asyncio.sleep(sent - time.perf_counter())
+                step, step_sent = 0, time.perf_counter()
                 try:
-                    async with asyncio.timeout(TIMEOUT):
-                        status, _ = await connection.request(payload, head=method == "HEAD")
-                    statuses[str(status)] += 1
+                    while True:
+                        async with asyncio.timeout(TIMEOUT):
+                            status, answer = await connection.request(payload, head=head)
+                        if steps:
+                            step_latencies[step].append((time.perf_counter() - step_sent) * 1000)
+                            statuses[f"{steps[step]} {status}"] += 1
+                        else:
+                            statuses[str(status)] += 1
+                        try:
+                            payload, head = encoded(flow.send((status, answer)))
+                        except StopIteration:
+                            break
+                        step, step_sent = step + 1, time.perf_counter()
                 except FAILURES:
+                    flow.close()
                     connection.close()
                     phase.errors += 1
                     continue
@@ -345,21 +416,50 @@ class Gunicorn:
             self.process.kill()
 
 
+SEAT_HOLDING = ("confirmed", "checked_in", "in_service", "done", "no_show")  # bookings.seats.SEAT_HOLDING
+
+# Per slot, the seats its counter must show: the bookings holding a seat and the live holds, each
+# covering the slots of its window from its start to its end (a run of slots for a long procedure).
+SEATS_COUNTED = """
+SELECT count(*) FROM bookings_slot s
+LEFT JOIN (
+    SELECT c.id, count(*) AS n
+    FROM (SELECT slot_id, start, "end" FROM bookings_booking WHERE status = ANY(%(seat_holding)s)
+          UNION ALL
+          SELECT slot_id, start, "end" FROM bookings_hold WHERE state = 'live') AS k
+    JOIN bookings_slot f ON f.id = k.slot_id
+    JOIN bookings_slot c ON c.window_id = f.window_id AND c.start >= k.start AND c.start < k."end"
+    GROUP BY c.id
+) AS counted ON counted.id = s.id
+WHERE s.taken <> coalesce(counted.n, 0)
+"""
+
+
 def integrity(url: str) -> dict:
-    """Seats over capacity, and counters that differ from the bookings holding them: both must be 0."""
+    """Seats over capacity, and counters that differ from the bookings and live holds keeping them:
+    both must be 0. With the holds by state: after the run every hold was used by its booking
+    (`holds_not_used` 0), and each used hold names a booking of its own time (`holds_misbooked` 0)."""
     with psycopg.connect(url) as conn:
         over = conn.execute("SELECT count(*) FROM bookings_slot WHERE taken > capacity").fetchone()[0]
-        mismatched = conn.execute(
-            """
-            SELECT count(*) FROM bookings_slot s
-            LEFT JOIN (SELECT slot_id, count(*) AS n FROM bookings_booking
-                       WHERE status IN ('confirmed', 'checked_in', 'in_service', 'done', 'no_show')
-                       GROUP BY slot_id) b ON b.slot_id = s.id
-            WHERE s.taken <> coalesce(b.n, 0)
-            """
-        ).fetchone()[0]
+        mismatched = conn.execute(SEATS_COUNTED, {"seat_holding": list(SEAT_HOLDING)}).fetchone()[0]
         bookings = conn.execute("SELECT count(*) FROM bookings_booking").fetchone()[0]
-    return {"over_capacity_slots": over, "counter_mismatches": mismatched, "bookings": bookings}
+        holds = dict(conn.execute("SELECT state, count(*) FROM bookings_hold GROUP BY state ORDER BY state"))
+        misbooked = conn.execute(
+            """
+            SELECT count(*) FROM bookings_hold h LEFT JOIN bookings_booking b ON b.id = h.booking_id
+            WHERE h.state = 'used' AND (b.id IS NULL OR b.slot_id <> h.slot_id OR b.start <> h.start
+                                        OR b.status <> ALL(%s))
+            """,
+            (list(SEAT_HOLDING),),
+        ).fetchone()[0]
+    return {
+        "over_capacity_slots": over,
+        "counter_mismatches": mismatched,
+        "bookings": bookings,
+        "holds": holds,
+        "holds_not_used": sum(count for state, count in holds.items() if state != "used"),
+        "holds_misbooked": misbooked,
+    }
 
 
 # --- Where the CPU goes ---------------------------------------------------------------------
@@ -501,6 +601,30 @@ def main() -> None:
 
         return make
 
+    def hold_then_book(prefix: str) -> Callable[[int], Flow]:
+        """A resident holding a seat, then booking it with the hold's secret alone (no venue,
+        procedure or start): the seats of (b), a new phone and email per booking."""
+
+        def make(number: int) -> Flow:
+            _, venue, start = seats[number % len(seats)]
+            status, answer = yield (
+                "POST",
+                "/api/v1/holds/",
+                {"venue": venue, "procedure": "record", "start": iso(start)},
+            )
+            if status != 201:
+                return  # no hold, nothing to book: the unit ends (its status shows it)
+            body = {
+                "hold": json.loads(answer)["hold"],
+                "name": "負荷 試験",
+                "phone": f"0{prefix}{number:08d}",
+                "email": f"load{prefix}{number}@example.jp",
+                "answers": ANSWERS,
+            }
+            yield ("POST", "/api/v1/bookings/", body)
+
+        return make
+
     def bare(prefix: str) -> Callable[[int], Request]:
         def make(number: int) -> Request:
             slot_id, _, _ = seats[number % len(seats)]
@@ -525,9 +649,9 @@ def main() -> None:
 
     phases: dict[str, Phase] = {}
 
-    def run(key: str, name: str, server: Gunicorn, make: Callable[[int], Request], **options) -> Phase:
-        """One phase, with the CPU each side spent on it: the server (gunicorn and its workers),
-        PostgreSQL, Redis and this load generator."""
+    def run(key: str, name: str, server: Gunicorn, make: Callable, **options) -> Phase:
+        """One phase, with the CPU each side spent on it per unit (request, or hold+book pair): the
+        server (gunicorn and its workers), PostgreSQL, Redis and this load generator."""
         print(f"{name} …", flush=True)
         groups = {
             "server": _children(server.process.pid),
@@ -545,8 +669,8 @@ def main() -> None:
         phases[key] = phase
         return phase
 
-    def warm_up(base: str, make: Callable[[int], Request]) -> None:
-        asyncio.run(drive("warm-up", base, make, clients=8, max_requests=200, max_seconds=10))
+    def warm_up(base: str, make: Callable, **options) -> None:
+        asyncio.run(drive("warm-up", base, make, clients=8, max_requests=200, max_seconds=10, **options))
 
     closed = {"clients": args.clients, "max_requests": args.requests, "max_seconds": args.seconds}
     app = Gunicorn("scheduler.wsgi:application", env, args)
@@ -588,6 +712,9 @@ def main() -> None:
             max_seconds=60,
             barrier=True,
         )
+        # After the rush, so that (a) to (c) run as in the rounds before holds existed.
+        warm_up(app.base, hold_then_book("2"), steps=PAIR)
+        run("hold_then_book", "(e) hold then book", app, hold_then_book("3"), steps=PAIR, **closed)
     finally:
         app.stop()
 
@@ -604,6 +731,7 @@ def main() -> None:
     if args.redis_url:  # the confirmation tasks queued by the run: no worker is there to send them
         redis.Redis.from_url(args.redis_url).flushdb()
     full, ceiling, reads, rushed = phases["booking"], phases["bare"], phases["availability"], phases["rush"]
+    paired = phases["hold_then_book"]
     report = {
         "when": datetime.now().isoformat(timespec="seconds"),
         "config": {
@@ -619,6 +747,8 @@ def main() -> None:
         "phases": {key: phase.summary() for key, phase in phases.items()},
         "booking_share_of_bare_view": round(full.rps / ceiling.rps, 3) if ceiling.rps else None,
         "rush_created": rushed.statuses.get("201", 0),
+        "hold_then_book_created": paired.statuses.get("book 201", 0),
+        "hold_then_book_share_of_booking": round(paired.rps / full.rps, 3) if full.rps else None,
         "integrity": checks,
         "goals": {
             "booking >= 50% of bare view": bool(ceiling.rps) and full.rps / ceiling.rps >= 0.5,
@@ -626,6 +756,10 @@ def main() -> None:
             "availability p95 < 50 ms (32 clients, closed loop)": reads.percentile(95) < 50,
             "rush: exactly one booking per seat": rushed.statuses.get("201", 0) == len(rush),
             "no over-booked seat": checks["over_capacity_slots"] == 0 and checks["counter_mismatches"] == 0,
+            "hold then book: every pair booked, every hold used by its booking": paired.requests > 0
+            and paired.statuses.get("book 201", 0) == paired.requests
+            and checks["holds_not_used"] == 0
+            and checks["holds_misbooked"] == 0,
         },
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -640,12 +774,18 @@ def main() -> None:
     print(f"{'phase':<38} {'req':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  statuses")
     for phase in phases.values():
         s = phase.summary()
+        name = s["name"] + (f" (per {s['unit']})" if phase.steps else "")
         print(
-            f"{s['name']:<38} {s['requests']:>6} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} "
+            f"{name:<38} {s['requests']:>6} {s['rps']:>8.1f} {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} "
             f"{s['p99_ms']:>8.1f}  {s['statuses']}{' errors=' + str(s['errors']) if s['errors'] else ''}"
         )
+        for step, t in s.get("steps", {}).items():
+            print(
+                f"{'  step: ' + step:<38} {t['requests']:>6} {t['requests'] / (phase.seconds or 1):>8.1f} "
+                f"{t['p50_ms']:>8.1f} {t['p95_ms']:>8.1f} {t['p99_ms']:>8.1f}  {t['statuses']}"
+            )
     print()
-    print(f"CPU ms per request       {'server':>8} {'postgres':>9} {'redis':>6} {'client':>7}")
+    print(f"CPU ms per request       {'server':>8} {'postgres':>9} {'redis':>6} {'client':>7}  (e: per pair)")
     for phase in phases.values():
         c = phase.cpu_ms
         if c:
@@ -655,6 +795,8 @@ def main() -> None:
             )
     print(f"machine speed: sum(range(1000)) in {speed} µs (lower is faster)")
     print(f"full-stack booking / bare view: {report['booking_share_of_bare_view']:.0%}")
+    if report["hold_then_book_share_of_booking"] is not None:
+        print(f"hold+book pairs / bookings (b): {report['hold_then_book_share_of_booking']:.0%}")
     print(f"integrity: {checks}")
     for goal, met in report["goals"].items():
         print(f"  [{'x' if met else ' '}] {goal}")

@@ -46,14 +46,6 @@ class Slot(models.Model):
 
         return f"{self.venue} {local(self.start):%Y-%m-%d %H:%M}"
 
-    @property
-    def online_remaining(self) -> int:
-        return max(0, self.capacity - self.reserved - self.taken)
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.capacity - self.taken)
-
 
 class Booking(models.Model):
     class Status(models.TextChoices):

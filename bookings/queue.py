@@ -16,7 +16,7 @@ from venues.models import Venue
 
 from .events import event_record
 from .models import Booking, Slot
-from .services import _lock
+from .services import booking_lock
 
 Status = Booking.Status
 
@@ -38,7 +38,7 @@ def booking_transition(
         raise InvalidTransition(f"Unknown action {action!r}.")
     sources, target = TRANSITIONS[action]
     with transaction.atomic():
-        current = _lock(booking)
+        current = booking_lock(booking)
         if current.status not in sources:
             raise InvalidTransition(
                 f"Cannot go from {current.get_status_display()} to {Status(target).label}."
@@ -54,7 +54,7 @@ def booking_transition(
 def booking_undo(*, booking: Booking, now: datetime, actor: AbstractBaseUser | None) -> Booking:
     """Step back over the last queue step (not over a cancellation, which freed the seat)."""
     with transaction.atomic():
-        current = _lock(booking)
+        current = booking_lock(booking)
         last = current.events.order_by("-at", "-id").first()
         queue_targets = {target for _, target in TRANSITIONS.values()}
         if last is None or last.to_status != current.status or current.status not in queue_targets:

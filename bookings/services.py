@@ -277,7 +277,7 @@ def booking_get_for_contact(*, reference: str, phone_or_email: str) -> Booking:
     return booking
 
 
-def _lock(booking: Booking) -> Booking:
+def booking_lock(booking: Booking) -> Booking:
     """Lock the booking row alone, then read it afresh with its slot, venue and procedure.
 
     Not one `SELECT … FOR UPDATE` with joins: that locks the joined slot and venue rows too (out of
@@ -294,7 +294,7 @@ def booking_cancel(
 ) -> Booking:
     """Free the seat at once; a second cancel is `not_active`. Residents may cancel until the start."""
     with transaction.atomic():
-        current = _lock(booking)
+        current = booking_lock(booking)
         if current.status != Status.CONFIRMED:
             raise NotActive()
         if actor is None and not rules.may_change_online(current, now):
@@ -336,7 +336,7 @@ def booking_reschedule(
     changes."""
     online = actor is None
     with transaction.atomic():
-        current = _lock(booking)
+        current = booking_lock(booking)
         if current.status != Status.CONFIRMED:
             raise NotActive()
         if online and not rules.may_change_online(current, now):
@@ -388,7 +388,7 @@ def booking_cancel_by_venue(
 ) -> bool:
     """Cancel because the venue closed; the seat is freed and the person is to be told."""
     with transaction.atomic():
-        current = _lock(booking)
+        current = booking_lock(booking)
         if current.status not in Booking.ACTIVE:
             return False
         before = current.status

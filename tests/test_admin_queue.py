@@ -350,3 +350,68 @@ def test_the_slot_list_filters_full_and_free_slots(clerk, tuesday):
     ]  # UTC of 10:30, 10:40, 14:30
     free = clerk.get(url, {"seats": "free", "date": "2026-12-15"}).context["cl"].result_count
     assert free == 12 - 3
+
+
+# --- Held seats ---------------------------------------------------------------------------------
+
+
+def hold_seat(hour: int, minute: int, day=WEDNESDAY):
+    from bookings import holds
+    from venues.models import Procedure, Venue
+
+    return holds.hold_create(
+        venue=Venue.objects.get(code="iida-station"),
+        procedure=Procedure.objects.get(code="record"),
+        start=at_jst(day, hour, minute),
+        now=at_jst(TUESDAY, 10, 0),  # before Wednesday's cut-off; the hold lasts the day's 10 minutes
+    )
+
+
+def test_the_day_page_shows_seats_held_by_residents_apart_from_bookings(clerk, travel):
+    hold_seat(10, 30)
+    travel(2026, 12, 15, 10, 5)
+    page = day_page(clerk, date="2026-12-16")
+    held = Slot.objects.get(venue__code="iida-station", start=at_jst(WEDNESDAY, 10, 30))
+    header = page.split(f'id="s-{held.pk}"')[1].split("</tr>")[0]
+    assert "入力中の確保 1" in header and "予約 0/1" in header and "空き 0" in header
+    free = Slot.objects.get(venue__code="iida-station", start=at_jst(WEDNESDAY, 10, 40))
+    assert "入力中の確保" not in page.split(f'id="s-{free.pk}"')[1].split("</tr>")[0]
+
+
+def test_the_clerks_seat_pickers_never_offer_a_held_seat(clerk, travel):
+    hold_seat(10, 30)
+    travel(2026, 12, 15, 10, 5)
+    day = clerk.get(reverse("admin:bookings_booking_day"), {"date": "2026-12-16"})
+    offered = {f"{clock_local(s.start):%H:%M}" for s in day.context["queue"].bookable}
+    assert "10:30" not in offered and "10:40" in offered
+    book_page = clerk.get(reverse("admin:bookings_booking_book"), {"date": "2026-12-16"})
+    offered = {f"{clock_local(s.start):%H:%M}" for s in book_page.context["slots"]}
+    assert "10:30" not in offered and "10:40" in offered
+    refused = clerk.post(
+        reverse("admin:bookings_booking_book"),
+        {
+            "venue": "iida-station",
+            "date": "2026-12-16",
+            "procedure": "record",
+            "channel": "staff",
+            "start": at_jst(WEDNESDAY, 10, 30).isoformat(),
+            "name": "職員 予約",
+            "phone": "0265000000",
+        },
+    )
+    assert refused.status_code == 409 and not Booking.objects.filter(name="職員 予約").exists()
+
+
+def test_the_month_overview_counts_held_seats_apart(clerk, travel):
+    hold_seat(10, 30)
+    travel(2026, 12, 15, 10, 5)
+    response = clerk.get(reverse("admin:bookings_slot_month"), {"month": "2026-12"})
+    cells = {cell.day: cell for week in response.context["weeks"] for cell in week}
+    assert (cells[WEDNESDAY].taken, cells[WEDNESDAY].held) == (0, 1)
+    assert "+確保1" in response.content.decode()
+
+
+def clock_local(moment):
+    from scheduler.clock import local
+
+    return local(moment)

@@ -16,22 +16,22 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
 from rest_framework.test import APIClient
 
-from bookings import seats, services
+from bookings import holds, services
 from bookings.contact import contact_clean
-from bookings.models import Booking, Slot
+from bookings.models import Booking, Hold, Slot
 from bookings.slots import slots_generate
 from scheduler.clock import at_jst
 from scheduler.errors import NotActive, SlotFull
 from tests import builders
+from tests.seat_checks import seat_mismatches
 from venues.models import Procedure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,11 +68,8 @@ def race(count: int, work: Callable[[int], object]) -> list[object]:
 
 
 def seats_match_bookings() -> list[tuple]:
-    """Every slot whose counter differs from its seat-holding bookings, or exceeds its capacity."""
-    slots = Slot.objects.annotate(
-        holding=Count("bookings", filter=Q(bookings__status__in=seats.SEAT_HOLDING))
-    ).values_list("pk", "taken", "holding", "capacity")
-    return [row for row in slots if row[1] != row[2] or row[1] > row[3]]
+    """Every slot whose counter differs from its bookings plus live holds, or exceeds its capacity."""
+    return seat_mismatches()
 
 
 def venue_with_slots(travel, *, window: tuple[str, str], counters: int):
@@ -106,6 +103,104 @@ def test_50_clients_racing_for_a_one_seat_slot_get_one_201_and_49_409s(travel):
     assert Counter(results) == {(201, "created"): 1, (409, "slot_full"): 49}, results
     assert Slot.objects.get(start=at_jst(MONDAY, 10)).taken == 1
     assert Booking.objects.count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_50_clients_holding_and_booking_one_seat_take_it_exactly_once(travel):
+    venue_with_slots(travel, window=("10:00", "10:10"), counters=1)
+    seat = {"venue": "race-centre", "procedure": "erase", "start": "2026-12-14T10:00:00+09:00"}
+
+    def client(index: int) -> tuple[int, str]:
+        if index % 2:
+            response = APIClient().post("/api/v1/holds/", seat, format="json")
+            kind = "held"
+        else:
+            contact = {"name": f"利用者 {index}", "phone": f"090{index:08d}", "email": ""}
+            response = APIClient().post("/api/v1/bookings/", {**seat, **contact}, format="json")
+            kind = "booked"
+        return response.status_code, kind if response.status_code == 201 else response.json()["code"]
+
+    results = race(50, client)
+    winners = [r for r in results if r[0] == 201]
+    assert len(winners) == 1, results
+    assert Counter(results)[(409, "slot_full")] == 49, results
+    assert Slot.objects.get(start=at_jst(MONDAY, 10)).taken == 1
+    assert Booking.objects.count() + Hold.objects.filter(state="live").count() == 1
+    assert seats_match_bookings() == []
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_200_holds_and_bookings_fill_20_two_seat_slots_exactly(travel):
+    place, now = venue_with_slots(travel, window=("10:00", "13:20"), counters=2)
+    slots = list(Slot.objects.filter(date=MONDAY).order_by("start"))
+    erase = Procedure.objects.get(code="erase")
+
+    def worker(thread: int) -> list[str]:
+        outcomes = []
+        for attempt in range(10):
+            slot = slots[(thread + attempt * 7) % 20]
+            try:
+                if (thread + attempt) % 3 == 0:
+                    holds.hold_create(venue=place, procedure=erase, start=slot.start, now=now)
+                    outcomes.append("held")
+                else:
+                    services.booking_create(
+                        venue=place,
+                        procedure=erase,
+                        start=slot.start,
+                        contact=contact_clean(name="利用者", phone=f"090{thread:04d}{attempt:04d}"),
+                        answers={},
+                        now=now,
+                    )
+                    outcomes.append("booked")
+            except SlotFull:
+                outcomes.append("full")
+        return outcomes
+
+    results = race(20, worker)
+    assert all(isinstance(r, list) for r in results), results
+    tally = Counter(o for r in results for o in r)
+    assert tally["held"] + tally["booked"] == 40 and tally["full"] == 160, tally
+    assert set(Slot.objects.filter(date=MONDAY).values_list("taken", flat=True)) == {2}
+    assert seats_match_bookings() == []
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_holds_turned_into_bookings_while_the_sweep_expires_them_never_lose_or_double_a_seat(travel):
+    place, now = venue_with_slots(travel, window=("10:00", "11:00"), counters=1)  # 6 one-seat slots
+    erase = Procedure.objects.get(code="erase")
+    starts = [s.start for s in Slot.objects.filter(date=MONDAY).order_by("start")]
+    held = [holds.hold_create(venue=place, procedure=erase, start=start, now=now) for start in starts]
+    later = now + timedelta(minutes=10)  # every hold has just expired
+
+    def worker(index: int) -> str:
+        if index >= len(held):
+            return f"swept {holds.holds_expire(now=later)}"
+        try:
+            services.booking_create(
+                venue=None,
+                procedure=None,
+                start=None,
+                hold=held[index].secret,
+                contact=contact_clean(name="利用者", phone=f"0900000{index:04d}"),
+                answers={},
+                now=later,
+            )
+            return "booked"
+        except SlotFull:
+            return "full"
+
+    results = race(len(held) + 2, worker)
+    assert all(isinstance(r, str) for r in results), results
+    booked = results.count("booked")
+    assert booked == Booking.objects.count()
+    assert Hold.objects.filter(state="live").count() == 0
+    assert set(Slot.objects.filter(date=MONDAY).values_list("taken", flat=True)) <= {0, 1}
+    assert Slot.objects.filter(date=MONDAY, taken=1).count() == booked == 6  # free seats rebook
+    assert seats_match_bookings() == []
 
 
 @postgres_only

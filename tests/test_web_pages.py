@@ -301,7 +301,9 @@ def test_choosing_another_time_frees_the_first_seat_at_once(client, december):
     post(client, "/book/date/", {"start": START.isoformat()})
     later = at_jst(MONDAY, 10, 30)
     post(client, "/book/date/", {"start": later.isoformat()})
-    taken = dict(Slot.objects.filter(venue__code="hokushin-centre", date=MONDAY).values_list("start", "taken"))
+    taken = dict(
+        Slot.objects.filter(venue__code="hokushin-centre", date=MONDAY).values_list("start", "taken")
+    )
     assert taken[START] == 0 and taken[later] == 1
     assert Hold.objects.filter(state="live").count() == 1
 
@@ -444,7 +446,9 @@ def test_rescheduling_holds_the_new_time_and_moves_only_once_confirmed(client, d
     assert "予約の日時を変更しました。" in text(done) and "2026年12月14日（月）14:30" in text(done)
     moved = Booking.objects.get(pk=booking.pk)
     assert moved.start == later
-    taken = dict(Slot.objects.filter(venue__code="hokushin-centre", date=MONDAY).values_list("start", "taken"))
+    taken = dict(
+        Slot.objects.filter(venue__code="hokushin-centre", date=MONDAY).values_list("start", "taken")
+    )
     assert taken[START] == 0 and taken[later] == 1
     # A second tap on the same confirm form changes nothing more.
     assert post(client, chosen.url, {"action": "move"}).url == f"/booking/{booking.reference}/"

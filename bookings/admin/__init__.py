@@ -22,7 +22,7 @@ from scheduler import clock
 from scheduler.errors import DomainError
 from venues.admin import VenueScopedAdmin, day_page_url, error_text
 
-from .. import queue
+from .. import queue, seats
 from ..models import Booking, BookingEvent, Notification, Slot
 from . import pages
 
@@ -277,7 +277,7 @@ class SlotAdmin(VenueScopedAdmin):
 
     @admin.display(description=_("空き"))
     def free(self, slot: Slot) -> int:
-        return slot.remaining if slot.active else 0
+        return seats.seats_left(slot, online=False) if slot.active else 0
 
     def has_add_permission(self, request) -> bool:
         return False

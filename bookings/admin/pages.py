@@ -37,7 +37,7 @@ from venues.calendar import closures_between, day_status, venue_calendar
 from venues.models import Venue
 from venues.scoping import scope, venues_for
 
-from .. import eligibility, queue, rules, selectors, services
+from .. import eligibility, queue, rules, seats, selectors, services
 from ..contact import normalize_phone
 from ..models import Booking, Slot
 from ..references import REFERENCE_ALPHABET, REFERENCE_LENGTH
@@ -185,7 +185,7 @@ class SlotRow:
 
     @property
     def free(self) -> int:
-        return self.slot.remaining if self.slot and self.slot.active else 0
+        return seats.seats_left(self.slot, online=False) if self.slot and self.slot.active else 0
 
     @property
     def booked(self) -> int:
