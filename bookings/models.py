@@ -120,6 +120,10 @@ class Booking(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status in (self.Status.CANCELLED, self.Status.CANCELLED_BY_VENUE)
+
 
 class Hold(models.Model):
     """A seat (or run of seats) kept for someone choosing it, until they confirm or it expires.

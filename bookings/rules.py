@@ -25,6 +25,11 @@ def erase_only(procedure_codes: Iterable[str]) -> bool:
     return set(procedure_codes) == {ERASE}
 
 
+def taken_at_stations(procedure_code: str) -> bool:
+    """The one procedure that most police stations and koban take too, not only the centres."""
+    return procedure_code == ERASE
+
+
 def walk_in_allowed(*, start: datetime, now: datetime) -> bool:
     """A walk-in is someone at the counter today: only today's seats."""
     return clock.local(start).date() == clock.today(now)

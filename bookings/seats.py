@@ -61,8 +61,8 @@ def online_cutoff(venue: Venue, day: date) -> datetime:
 
 
 def last_bookable_day(venue: Venue, now: datetime) -> date:
-    """The horizon: a whole new day opens at 00:00 JST."""
-    return clock.today(now) + timedelta(days=venue.horizon_days)
+    """The horizon: a whole new day opens at 00:00 JST (the venue's setting, read in `venues`)."""
+    return venue_selectors.horizon_end(venue, today=clock.today(now))
 
 
 def online_day_open(venue: Venue, day: date, now: datetime) -> bool:

@@ -242,7 +242,7 @@ def month_calendar(
 ) -> MonthCalendar:
     """The venue's month (closed days with their reason) and the times of the chosen day."""
     today = clock.today(now)
-    last = venue_selectors.horizon_end(venue, today=today)
+    last = seats.last_bookable_day(venue, now)
     days = days if days is not None else seats.bookable_days(venue=venue, procedure=procedure, now=now)
     by_date = {d.date: d for d in days}
     months: list[date] = []
@@ -339,6 +339,8 @@ def _seat_problem(error: DomainError) -> str:
 @resident_page
 def start(request: HttpRequest) -> HttpResponse:
     procedures = list(Procedure.objects.order_by("sort_order", "code"))
+    for procedure in procedures:
+        procedure.at_stations = rules.taken_at_stations(procedure.code)
     return render(
         request,
         "bookings/start.html",
@@ -430,8 +432,7 @@ def venues_for(procedure: Procedure) -> list[VenueGroup]:
     )
     groups = {value: VenueGroup(value, str(label), []) for value, label in Venue.Area.choices}
     for venue in venues:
-        codes = {p.code for p in venue.procedures.all()}
-        venue.erase_only = codes == {"erase"}
+        venue.erase_only = rules.erase_only(p.code for p in venue.procedures.all())
         groups[venue.area].venues.append(venue)
     return [group for group in groups.values() if group.venues]
 

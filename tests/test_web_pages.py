@@ -668,3 +668,12 @@ def test_a_closed_window_leaves_no_time_to_pick(client, december):
     assert "研修" in page and 'name="start"' not in page
     assert "day=2026-12-14" not in page.split('<table class="calendar">')[1].split("</table>")[0]
     assert 'href="?month=2026-12&amp;day=2026-12-15#times"' in page
+
+
+def test_the_confirm_page_does_not_mention_a_qr_code_it_does_not_show(client, december):
+    walk(client)
+    confirm = text(client.get("/book/confirm/"))
+    assert "QR" not in confirm
+    post(client, "/book/confirm/", {})
+    done = text(client.get("/book/done/"))
+    assert "QRコード" in done and "<svg" in done

@@ -213,6 +213,7 @@ VENUE_AUDIT_FIELDS = [
     "horizon_days",
     "cutoff_days_before",
     "cutoff_time",
+    "hold_minutes",
     "is_active",
     "sort_order",
 ]

@@ -1,0 +1,68 @@
+"""What to bring comes from one function: the pages, the e-mails and the calendar file agree."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.utils import translation
+
+from bookings import notifications
+from bookings.contact import contact_clean
+from bookings.guidance import what_to_bring
+from bookings.ics import booking_ics
+from bookings.services import booking_create
+from bookings.slots import slots_generate
+from scheduler.clock import at_jst
+from tests import builders
+
+pytestmark = pytest.mark.django_db
+
+ANSWERS = {
+    "card_valid": True,
+    "chip_ok": True,
+    "licence_suspended": False,
+    "card_only": True,
+    "signature_cert_valid": True,
+    "knows_signature_pin": True,
+}
+
+
+def booked(code: str, language: str = "ja"):
+    place = builders.venue(procedures=(code,))
+    now = at_jst(date(2026, 12, 1), 9)
+    slots_generate(now=now, venues=[place])
+    return booking_create(
+        venue=place,
+        procedure=place.procedures.get(),
+        start=at_jst(date(2026, 12, 14), 10),
+        contact=contact_clean(name="長野 太郎", phone="", email="taro@example.jp"),
+        answers=ANSWERS,
+        now=now,
+        language=language,
+    ).booking
+
+
+@pytest.mark.parametrize("code", ["record", "one-stop", "portal-link"])
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_the_confirmation_email_lists_exactly_what_the_pages_list(code, language):
+    booking = booked(code, language)
+    _subject, text, html = notifications.render(booking, kind="confirmed", token="t")
+    with translation.override(language):
+        items = [str(item) for item in what_to_bring(code)]
+    assert items and all(item in text for item in items)
+    assert sum(line.lstrip("・- ") in items for line in text.splitlines()) == len(items)
+    assert all(item.replace("'", "&#x27;") in html for item in items)
+
+
+def test_the_signature_pin_is_named_for_portal_link_as_for_one_stop_everywhere():
+    booking = booked("portal-link")
+    _subject, text, _html = notifications.render(booking, kind="confirmed", token="t")
+    assert "署名用電子証明書の暗証番号" in text
+    assert "署名用電子証明書の暗証番号" in booking_ics(booking).decode()
+    assert not any("暗証番号" in str(item) for item in what_to_bring("record"))
+
+
+def test_only_a_page_that_shows_the_qr_code_mentions_it():
+    assert not any("QR" in str(item) for item in what_to_bring("record"))
+    assert any("QR" in str(item) for item in what_to_bring("record", with_qr=True))
