@@ -9,7 +9,7 @@ class BookingsConfig(AppConfig):
     def ready(self) -> None:
         from venues.planning import seat_planner_register
 
-        from . import availability_cache, planning
+        from . import availability_cache, planning, tasks  # noqa: F401 - tasks: registered in every process
 
         availability_cache.connect()
         seat_planner_register(planning)

@@ -28,7 +28,6 @@ from itertools import pairwise
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
 
 from scheduler import clock
 from scheduler.errors import OutsideBookingWindow, SlotFull
@@ -282,7 +281,7 @@ def _expired_holds(*, now: datetime, slot: Slot | None = None):
     expired = Hold.objects.filter(state=Hold.State.LIVE, expires_at__lte=now)
     if slot is None:
         return expired
-    return expired.filter(Q(slot__window_id=slot.window_id) & Q(start__lte=slot.start) & Q(end__gt=slot.start))
+    return expired.filter(slot__window_id=slot.window_id, start__lte=slot.start, end__gt=slot.start)
 
 
 def holds_reclaim(*, now: datetime, slot: Slot | None = None, limit: int | None = None) -> int:

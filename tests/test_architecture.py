@@ -81,3 +81,18 @@ def test_the_import_linter_contracts_are_kept():
     )
     assert done.returncode == 0, done.stdout[-3000:]
     assert "0 broken" in done.stdout
+
+
+def test_a_web_process_knows_the_tasks_it_enqueues_by_name():
+    """The outbox hands rows to `bookings.notification_send` by name: a web process (which imports
+    no task module itself) must have it registered, or every confirmation waits for the sweep."""
+    script = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'scheduler.settings'); "
+        "import scheduler.wsgi; from celery import current_app; "
+        "print(current_app.tasks['bookings.notification_send'].name)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "bookings.notification_send"

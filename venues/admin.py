@@ -167,7 +167,10 @@ class VenueAdmin(VenueScopedAdmin):
         (None, {"fields": ["name", "name_en", "code", "kind", "area", "parent", "is_active", "sort_order"]}),
         (_("連絡先"), {"fields": ["city", "address", "phone", "phone_verified"]}),
         (_("手続"), {"fields": ["procedures"]}),
-        (_("オンライン予約の受付期間"), {"fields": ["horizon_days", "cutoff_days_before", "cutoff_time", "hold_minutes"]}),
+        (
+            _("オンライン予約の受付期間"),
+            {"fields": ["horizon_days", "cutoff_days_before", "cutoff_time", "hold_minutes"]},
+        ),
     ]
 
     @admin.display(description=_("窓口"))
