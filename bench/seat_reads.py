@@ -1,4 +1,5 @@
-"""The seat module's hottest read, `run_for_start`, by `Manager.raw()` against the equivalent queryset.
+"""The booking path's hottest reads by `Manager.raw()` against the equivalent querysets: the seat
+module's `run_for_start`, and `venues.selectors.venue_and_procedure`.
 
     .venv/bin/python bench/seat_reads.py                        # SQLite (a throwaway test database)
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/seat_reads.py
@@ -60,6 +61,14 @@ def orm_run(*, venue, procedure, start):
     return []
 
 
+def orm_venue_and_procedure(*, venue_code: str, procedure_code: str):
+    from venues.models import Procedure, Venue
+
+    venue = Venue.objects.filter(code=venue_code, is_active=True).first()
+    procedure = Procedure.objects.filter(code=procedure_code).first()
+    return venue, procedure
+
+
 def timed(function, **kwargs) -> float:
     samples = []
     for _ in range(CALLS):
@@ -90,10 +99,18 @@ def main() -> None:
             timed(function, venue=place, procedure=procedure, start=start)
         raw = timed(run_for_start, venue=place, procedure=procedure, start=start)
         orm = timed(orm_run, venue=place, procedure=procedure, start=start)
+        from venues.selectors import venue_and_procedure
+
+        codes = {"venue_code": "bench-centre", "procedure_code": procedure.code}
+        assert venue_and_procedure(**codes) == orm_venue_and_procedure(**codes)
+        for function in (venue_and_procedure, orm_venue_and_procedure):
+            timed(function, **codes)
+        raw_vp = timed(venue_and_procedure, **codes)
+        orm_vp = timed(orm_venue_and_procedure, **codes)
         print(f"database: {connection.vendor}; {CALLS} calls each, median per call")
-        print(f"Manager.raw():  {raw:8.1f} us")
-        print(f"queryset:       {orm:8.1f} us")
-        print(f"queryset / raw: {orm / raw:8.2f}")
+        print(f"{'read':<22} {'raw() us':>9} {'queryset us':>12} {'queryset/raw':>13}")
+        print(f"{'run_for_start':<22} {raw:9.1f} {orm:12.1f} {orm / raw:13.2f}")
+        print(f"{'venue_and_procedure':<22} {raw_vp:9.1f} {orm_vp:12.1f} {orm_vp / raw_vp:13.2f}")
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

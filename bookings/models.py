@@ -223,7 +223,10 @@ class Notification(models.Model):
     to_address = models.CharField(_("宛先"), max_length=254, blank=True)
     language = models.CharField(_("言語"), max_length=5, default="ja")
     subject = models.CharField(_("件名"), max_length=200, blank=True)
-    body_text = models.TextField(blank=True)  # cleared once sent: it may carry the manage token
+    # The confirmation's manage token, sealed (scheduler.sealing) until the message is sent or given
+    # up; the message itself is rendered when it is sent.
+    token_sealed = models.TextField(blank=True, editable=False)
+    body_text = models.TextField(blank=True)  # as sent, without its link: cleared once sent
     body_html = models.TextField(blank=True)
     note = models.CharField(_("メモ"), max_length=200, blank=True)
     state = models.CharField(_("状態"), max_length=10, choices=State.choices, default=State.PENDING)

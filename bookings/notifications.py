@@ -1,10 +1,12 @@
 """The outbox: a row per message, written inside the transaction of the change it reports.
 
-`record()` renders the message (Japanese or English, plain text and HTML) and writes the row in
-the caller's transaction, then asks for it to be sent once that transaction commits. The
-confirmation is the only message that carries the private manage link (the token exists only
-while the booking is being made; the database keeps its hash): its body stays in the row only
-until it is sent, then it is cleared. Later messages point to the lookup page instead.
+`record()` writes the row in the caller's transaction (nothing is rendered there: the request
+stays cheap) and asks for it to be sent once that transaction commits; `deliver()` renders the
+message (Japanese or English, plain text and HTML) from the booking as it is then. The
+confirmation is the only message that carries the private manage link: the token exists in clear
+only while the booking is being made (the database keeps its hash), so the row keeps it sealed
+(encrypted, `scheduler.sealing`) until the message is sent or given up, then forgets it. Later
+messages point to the lookup page instead.
 
 Sending (`deliver`) claims the row with a conditional UPDATE (pending → sending), so a message
 goes out at most once even if its task runs twice; SMTP errors are retried with a doubling
@@ -30,6 +32,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from scheduler import clock
+from scheduler.sealing import seal, unseal
 
 from . import links
 from .guidance import what_to_bring
@@ -120,23 +123,22 @@ def record(
     note: str = "",
     dedupe_key: str | None = None,
 ) -> Notification | None:
-    """Render and write the outbox row for `kind`; nothing when the person left no email address.
+    """Write the outbox row for `kind`; nothing when the person left no email address.
 
     The row is sent after the surrounding transaction commits (never before: a rolled-back
     booking sends nothing).
     """
     if not booking.email:
         return None
-    subject, text, html = render(booking, kind=kind, token=token, note=note)
+    language = message_language(booking.language)
     notification = Notification.objects.create(
         booking=booking,
         kind=kind,
         dedupe_key=dedupe_key or f"{kind}:{booking.pk}:{uuid.uuid4().hex}",
         to_address=booking.email,
-        language=message_language(booking.language),
-        subject=subject[:200],
-        body_text=text,
-        body_html=html,
+        language=language,
+        subject=SUBJECTS[language][kind].format(reference=booking.reference)[:200],
+        token_sealed=seal(token) if token else "",
         note=note[:200],
         next_attempt_at=now,
     )
@@ -213,7 +215,7 @@ def _claim(notification_id: int, now: datetime) -> bool:
 
 def _skip_reason(notification: Notification) -> str:
     booking = notification.booking
-    if booking.erased_at or not notification.to_address or not notification.body_text:
+    if booking.erased_at or not notification.to_address:
         return "personal data erased"
     if notification.kind == Kind.REMINDER and booking.status != Booking.Status.CONFIRMED:
         return f"booking is {booking.status}"
@@ -221,16 +223,19 @@ def _skip_reason(notification: Notification) -> str:
 
 
 def build_message(notification: Notification) -> EmailMultiAlternatives:
+    """The message as it goes out now, rendered from the booking (and the sealed token, if any)."""
     booking = notification.booking
+    subject, text, html = render(
+        booking, kind=notification.kind, token=unseal(notification.token_sealed), note=notification.note
+    )
     message = EmailMultiAlternatives(
-        subject=notification.subject,
-        body=notification.body_text,
+        subject=subject,
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.to_address],
         headers={"Auto-Submitted": "auto-generated"},
     )
-    if notification.body_html:
-        message.attach_alternative(notification.body_html, "text/html")
+    message.attach_alternative(html, "text/html")
     if notification.kind in (Kind.CONFIRMED, Kind.RESCHEDULED) and booking.status == Booking.Status.CONFIRMED:
         message.attach(f"booking-{booking.reference}.ics", booking_ics(booking), "text/calendar")
     return message
@@ -251,7 +256,7 @@ def deliver(*, notification_id: int, now: datetime) -> Outcome:
     mine = Notification.objects.filter(pk=notification.pk, state=State.SENDING, claimed_at=now)
     reason = _skip_reason(notification)
     if reason:
-        mine.update(state=State.SKIPPED, last_error=reason, next_attempt_at=None, body_text="", body_html="")
+        mine.update(state=State.SKIPPED, last_error=reason, next_attempt_at=None, token_sealed="")
         return Outcome("skipped")
     try:
         build_message(notification).send()
@@ -264,7 +269,7 @@ def deliver(*, notification_id: int, now: datetime) -> Outcome:
                 notification.attempts,
                 detail,
             )
-            mine.update(state=State.FAILED, last_error=detail, next_attempt_at=None)
+            mine.update(state=State.FAILED, last_error=detail, next_attempt_at=None, token_sealed="")
             return Outcome("failed")
         retry_at = now + retry_delay(notification.attempts)
         logger.warning(
@@ -277,7 +282,7 @@ def deliver(*, notification_id: int, now: datetime) -> Outcome:
         mine.update(state=State.PENDING, last_error=detail, next_attempt_at=retry_at)
         return Outcome("retry", retry_at)
     mine.update(
-        state=State.SENT, sent_at=now, last_error="", next_attempt_at=None, body_text="", body_html=""
+        state=State.SENT, sent_at=now, last_error="", next_attempt_at=None, token_sealed="", body_text=""
     )
     return Outcome("sent")
 

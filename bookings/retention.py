@@ -24,6 +24,6 @@ def personal_data_erase(*, before: datetime, now: datetime) -> int:
                 state=Notification.State.SKIPPED, next_attempt_at=None
             )
             Notification.objects.filter(booking_id__in=chunk).update(
-                to_address="", body_text="", body_html="", last_error=""
+                to_address="", body_text="", body_html="", last_error="", token_sealed=""
             )
     return len(ids)

@@ -134,8 +134,9 @@ ORDER BY s.window_id, s.start
 
 
 # `Manager.raw()`, not a queryset: it runs on every booking, hold and reschedule. In-process, the
-# queryset with the join and the `procedures` filter took 0.41 ms per call against 0.19 ms for this
-# statement (SQLite, bench/seat_reads.py), the query itself being the smaller part of either.
+# equivalent queryset (join, `procedures` filter, select_related) cost 3.9x as much per call on
+# PostgreSQL and 6.0x on SQLite, measured in one run of bench/seat_reads.py (2026-12-01: 3.35 ms
+# against 0.87 ms at a yardstick of ~26 us), composing and compiling it being most of its cost.
 RUN_CANDIDATES = _run_candidates_sql()
 
 

@@ -285,7 +285,7 @@ def test_with_the_broker_unreachable_the_booking_returns_201_quickly_and_the_row
     assert elapsed < 3, f"booking took {elapsed:.1f}s with the broker down"
     row = Notification.objects.get(booking__reference=response.json()["reference"])
     assert (row.state, row.attempts) == (State.PENDING, 0)
-    assert row.body_text  # kept until sent
+    assert row.token_sealed and response.json()["token"] not in row.token_sealed  # sealed until sent
     assert mailoutbox == []
     assert "the sweep will send it" in caplog.text
 
@@ -373,3 +373,46 @@ def test_a_reminder_recorded_before_a_cancellation_is_not_sent(
         "booking is cancelled",
     )
     assert mailoutbox == []
+
+
+# --- The token at rest ------------------------------------------------------------------------
+
+
+def row_text(row: Notification) -> str:
+    return repr(list(Notification.objects.filter(pk=row.pk).values()))
+
+
+def test_the_outbox_row_never_holds_the_manage_token_in_clear(
+    centre, mailoutbox, django_capture_on_commit_callbacks, broker_down
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        data = post_booking().json()
+    row = Notification.objects.get(booking__reference=data["reference"])
+    assert data["token"] not in row_text(row) and row.token_sealed  # waiting, sealed
+    tasks.notifications_sweep()
+    row.refresh_from_db()
+    assert row.state == State.SENT and row.token_sealed == ""  # sent: forgotten
+    assert data["token"] not in row_text(row)
+    assert links.manage_url(data["reference"], data["token"]) in mailoutbox[0].body  # the link went out
+
+
+def test_a_message_given_up_forgets_its_sealed_token(
+    centre, mailoutbox, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = "tests.test_outbox.RefusingBackend"
+    settings.NOTIFICATION_MAX_ATTEMPTS = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        data = post_booking().json()
+    row = Notification.objects.get(booking__reference=data["reference"])
+    assert row.state == State.FAILED and row.token_sealed == ""
+
+
+def test_a_token_sealed_under_another_secret_key_sends_the_lookup_link_instead(
+    centre, mailoutbox, django_capture_on_commit_callbacks, broker_down, settings
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        data = post_booking().json()
+    settings.SECRET_KEY = "another-key-after-a-rotation-" + "x" * 30
+    tasks.notifications_sweep()
+    body = mailoutbox[0].body
+    assert data["token"] not in body and links.lookup_url() in body

@@ -1,0 +1,29 @@
+"""Secrets that must wait somewhere (a manage token until its e-mail is sent) are kept sealed:
+encrypted and authenticated with a key derived from SECRET_KEY (Fernet: AES-128-CBC + HMAC)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+
+
+def _fernet() -> Fernet:
+    key = hashlib.sha256(b"nagano-counter:sealing\0" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(secret: str) -> str:
+    return _fernet().encrypt(secret.encode()).decode()
+
+
+def unseal(sealed: str) -> str | None:
+    """The secret, or None when it cannot be opened (another SECRET_KEY, a damaged value)."""
+    if not sealed:
+        return None
+    try:
+        return _fernet().decrypt(sealed.encode()).decode()
+    except (InvalidToken, ValueError):
+        return None
