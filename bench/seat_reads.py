@@ -25,8 +25,8 @@ import django
 
 django.setup()
 
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from django.db import connection
+from django.test.utils import setup_test_environment
 
 CALLS = 3000
 

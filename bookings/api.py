@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -14,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scheduler import clock
+from scheduler import clock, parsing
 from scheduler.api import ErrorSerializer
 from scheduler.errors import InvalidInput
 from venues.selectors import venue_and_procedure
@@ -73,8 +72,7 @@ class AvailabilityApi(APIView):
 
 NAMED = ("venue", "procedure", "start")
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
-START_YEARS = (2000, 2200)  # wide either way; keeps time arithmetic far from year 1 and year 9999
+TIME_PATTERN = parsing.MOMENT
 TOKEN_HEADER = OpenApiParameter(
     "X-Booking-Token",
     str,
@@ -127,14 +125,9 @@ class JapanTimeField(serializers.DateTimeField):
     }
 
     def to_internal_value(self, value):
-        if not isinstance(value, str) or not TIME_PATTERN.fullmatch(value):
-            self.fail("invalid")
-        try:
-            parsed = datetime.fromisoformat(value.upper())
-        except ValueError:
-            self.fail("invalid")
-        if not START_YEARS[0] <= parsed.year <= START_YEARS[1]:
-            self.fail("range")
+        parsed = parsing.moment_or_none(value)
+        if parsed is None:
+            self.fail("range" if isinstance(value, str) and TIME_PATTERN.fullmatch(value) else "invalid")
         return clock.local(parsed)
 
     def to_representation(self, value):

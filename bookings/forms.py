@@ -8,9 +8,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django import forms
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from scheduler import parsing
 from scheduler.errors import InvalidInput
 from venues.models import Procedure, Venue
 
@@ -66,13 +66,8 @@ class StartForm(forms.Form):
     start = forms.CharField(max_length=40)
 
     def clean_start(self) -> datetime:
-        try:
-            value = parse_datetime(self.cleaned_data["start"])
-            if value is not None and not 2000 <= value.year <= 2200:
-                value = None
-        except (ValueError, OverflowError):  # well-formed but impossible: month 13, hour 25, +99:99
-            value = None
-        if value is None or value.tzinfo is None:
+        value = parsing.moment_or_none(self.cleaned_data["start"])
+        if value is None:
             raise forms.ValidationError(_("時間を選び直してください。"))
         return value
 

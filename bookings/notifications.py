@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -299,10 +300,21 @@ def due_ids(*, now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
     )
 
 
-def sweep(*, now: datetime) -> dict[str, int]:
-    """Send what is due, inline; safe to run at the same time as the tasks (claims decide)."""
+def sweep(*, now: datetime, seconds: float | None = None) -> dict[str, int]:
+    """Send everything due, batch after batch, until none is left (or the time budget is spent:
+    the next run goes on); safe beside the tasks and another sweep, since claims decide."""
+    budget = settings.NOTIFICATION_SWEEP_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + budget
     counts: dict[str, int] = {}
-    for notification_id in due_ids(now=now):
-        outcome = deliver(notification_id=notification_id, now=now)
-        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+    tried: set[int] = set()
+    while time.monotonic() < deadline:
+        batch = [pk for pk in due_ids(now=now) if pk not in tried]
+        if not batch:
+            break
+        for notification_id in batch:
+            tried.add(notification_id)
+            outcome = deliver(notification_id=notification_id, now=now)
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+            if time.monotonic() >= deadline:
+                break
     return counts

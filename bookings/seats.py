@@ -255,11 +255,14 @@ def hold_take(
 
 
 def hold_pass_to_booking(*, hold: Hold, booking: Booking) -> bool:
-    """A live hold's seats become the booking's (no seat count changes); False if it is no longer
-    live (given back meanwhile: the booking must then take seats of its own)."""
-    return bool(
-        Hold.objects.filter(pk=hold.pk, state=Hold.State.LIVE).update(state=Hold.State.USED, booking=booking)
-    )
+    """A live hold's seats become the booking's (no seat count changes). False if it is no longer
+    live (its seats were given back meanwhile: the booking must take seats of its own); it is
+    recorded as used by the booking all the same, so that a repeated confirm finds that booking."""
+    used = {"state": Hold.State.USED, "booking": booking}
+    if Hold.objects.filter(pk=hold.pk, state=Hold.State.LIVE).update(**used):
+        return True
+    Hold.objects.filter(pk=hold.pk, state__in=[Hold.State.EXPIRED, Hold.State.RELEASED]).update(**used)
+    return False
 
 
 def hold_give_back(*, hold: Hold, state: str, now: datetime, expired_only: bool = False) -> bool:

@@ -268,10 +268,15 @@ def booking_get_for_contact(*, reference: str, phone_or_email: str) -> Booking:
     given = phone_or_email.strip() if isinstance(phone_or_email, str) and "\x00" not in phone_or_email else ""
     if booking is None or not given or booking.erased_at:
         raise NotFound()
+    # Compared as bytes: `compare_digest` refuses non-ASCII text (a TypeError, a 500).
     if "@" in given:
-        ok = bool(booking.email) and hmac.compare_digest(normalize_email(given), booking.email)
+        ok = bool(booking.email) and hmac.compare_digest(
+            normalize_email(given).encode(), booking.email.encode()
+        )
     else:
-        ok = bool(booking.phone) and hmac.compare_digest(normalize_phone(given), booking.phone)
+        ok = bool(booking.phone) and hmac.compare_digest(
+            normalize_phone(given).encode(), booking.phone.encode()
+        )
     if not ok:
         raise NotFound()
     return booking

@@ -23,13 +23,12 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from scheduler import clock
+from scheduler import clock, parsing
 from scheduler.errors import (
     Busy,
     DomainError,
@@ -217,18 +216,11 @@ def _reason_mark(status: DayStatus) -> str:
 
 
 def _month_of(value: str | None) -> date | None:
-    try:
-        year, month = (int(part) for part in (value or "").split("-"))
-        return date(year, month, 1)
-    except (TypeError, ValueError):
-        return None
+    return parsing.month_or_none(value)
 
 
 def _day_of(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value and len(value) == 10 else None
-    except ValueError:
-        return None
+    return parsing.date_or_none(value)
 
 
 def month_calendar(
@@ -306,8 +298,7 @@ def month_calendar(
 
 
 def _parsed_time(value: str | None) -> datetime | None:
-    value = parse_datetime(value or "")
-    return value if value is not None and value.tzinfo is not None else None
+    return parsing.moment_or_none(value)
 
 
 def _hold_context(until: str | None, now: datetime) -> dict[str, Any]:
@@ -484,7 +475,9 @@ def book_date(request: HttpRequest) -> HttpResponse:
     problem, alternatives, status = "", [], 200
     if request.method == "POST":
         form = StartForm(request.POST)
-        if form.is_valid():
+        if not form.is_valid():
+            problem, status = "invalid", 400
+        else:
             wanted = form.cleaned_data["start"]
             try:
                 held = holds.hold_create(
@@ -717,7 +710,9 @@ def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
     alternatives: list[SlotView] = []
     if request.method == "POST":
         form = StartForm(request.POST)
-        if form.is_valid():
+        if not form.is_valid():
+            problem = "invalid"
+        else:
             wanted = form.cleaned_data["start"]
             if wanted == booking.start:
                 return redirect("web:manage", reference=booking.reference)
@@ -773,7 +768,7 @@ def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
             "problem": problem,
             "alternatives": alternatives,
         },
-        status=(503 if problem == "busy" else 409) if problem else 200,
+        status={"": 200, "busy": 503, "invalid": 400}.get(problem, 409),
     )
 
 

@@ -31,6 +31,7 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-local-only-change-me"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+CSRF_FAILURE_VIEW = "scheduler.error_views.csrf_failure"  # JSON with a code under /api/
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
@@ -257,6 +258,8 @@ RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", "90"))
 NOTIFICATION_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATION_MAX_ATTEMPTS", "5"))
 NOTIFICATION_RETRY_SECONDS = int(os.environ.get("NOTIFICATION_RETRY_SECONDS", "60"))
 NOTIFICATION_STALE_SECONDS = int(os.environ.get("NOTIFICATION_STALE_SECONDS", "600"))  # stuck "sending"
+# One sweep sends batch after batch for at most this long (it runs every minute).
+NOTIFICATION_SWEEP_SECONDS = float(os.environ.get("NOTIFICATION_SWEEP_SECONDS", "50"))
 NO_SHOW_GRACE_MINUTES = int(os.environ.get("NO_SHOW_GRACE_MINUTES", "30"))  # after the last slot ends
 
 LOGGING = {

@@ -6,9 +6,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from bookings import api as bookings_api
 from venues import api as venues_api
 
+from .error_views import api_not_found
 
-def api_not_found(request, *args, **kwargs) -> JsonResponse:
-    return JsonResponse({"code": "not_found", "detail": "No such API endpoint."}, status=404)
+
+class DocsView(SpectacularSwaggerView):
+    """The Swagger UI page answers GET only (its OPTIONS tried to render a template: a 500)."""
+
+    http_method_names = ["get", "head"]
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        return JsonResponse({"code": "method_not_allowed", "detail": "Only GET."}, status=405)
 
 
 api_v1 = [
@@ -28,8 +35,8 @@ api_v1 = [
         bookings_api.BookingRescheduleApi.as_view(),
         name="booking-reschedule",
     ),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("schema/", SpectacularAPIView.as_view(http_method_names=["get", "head"]), name="schema"),
+    path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^.*$", api_not_found),
 ]
 

@@ -416,3 +416,40 @@ def test_a_token_sealed_under_another_secret_key_sends_the_lookup_link_instead(
     tasks.notifications_sweep()
     body = mailoutbox[0].body
     assert data["token"] not in body and links.lookup_url() in body
+
+
+# --- Drain ------------------------------------------------------------------------------------
+
+
+def test_one_sweep_drains_a_backlog_larger_than_a_batch_exactly_once(centre, mailoutbox):
+    booking = book(centre, now=at_jst(date(2026, 12, 1), 9)).booking  # its confirmation waits here
+    count = notifications.SWEEP_BATCH * 2 + 7
+    Notification.objects.bulk_create(
+        Notification(
+            booking=booking,
+            kind=Notification.Kind.RESCHEDULED,
+            dedupe_key=f"drain:{index}",
+            to_address=f"p{index}@example.jp",
+            subject="s",
+            next_attempt_at=at_jst(date(2026, 12, 1), 9),
+        )
+        for index in range(count)
+    )
+    counts = tasks.notifications_sweep()
+    assert counts == {"sent": count + 1}
+    assert Notification.objects.exclude(state=State.SENT).count() == 0
+    expected = sorted([f"p{index}@example.jp" for index in range(count)] + ["taro@example.jp"])
+    assert sorted(message.to[0] for message in mailoutbox) == expected  # each exactly once
+    assert tasks.notifications_sweep() == {}
+
+
+def test_a_sweep_stops_at_its_time_budget_and_the_next_one_goes_on(centre, mailoutbox, settings):
+    booking = book(centre, now=at_jst(date(2026, 12, 1), 9)).booking
+    Notification.objects.bulk_create(
+        Notification(booking=booking, kind="rescheduled", dedupe_key=f"d:{i}", to_address=f"q{i}@example.jp")
+        for i in range(5)
+    )
+    settings.NOTIFICATION_SWEEP_SECONDS = 0.0
+    assert tasks.notifications_sweep() == {}
+    settings.NOTIFICATION_SWEEP_SECONDS = 50.0
+    assert tasks.notifications_sweep() == {"sent": 6}

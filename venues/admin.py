@@ -81,6 +81,14 @@ class VenueScopedAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scope(super().get_queryset(request), request.user, self.venue_path)
 
+    def response_action(self, request: HttpRequest, queryset: QuerySet):
+        """A selection that is not a list of row ids (a forged or garbled form) is refused."""
+        selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        if any(not value.isdigit() or len(value) > 18 for value in selected):
+            self.message_user(request, _("選択された行が正しくありません。"), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if db_field.related_model is Venue:
             kwargs["queryset"] = venues_for(request.user).order_by("sort_order", "code")

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from scheduler import clock
+from scheduler import clock, parsing
 from scheduler.errors import InvalidRange, ProcedureNotOffered, UnknownProcedure, UnknownVenue
 
 from .models import Procedure, Venue
@@ -81,14 +81,14 @@ def horizon_end(venue: Venue, *, today: date | None = None) -> date:
 def parse_date(value: str | None, name: str) -> date | None:
     if value in (None, ""):
         return None
-    try:
-        return date.fromisoformat(str(value)[:10]) if len(str(value)) == 10 else _bad(name)
-    except ValueError:
-        return _bad(name)
+    parsed = parsing.date_or_none(value)
+    return parsed if parsed is not None else _bad(name)
 
 
 def _bad(name: str) -> date:
-    raise InvalidRange(f"`{name}` must be a date written YYYY-MM-DD.")
+    raise InvalidRange(
+        f"`{name}` must be a date written YYYY-MM-DD, between the years {parsing.YEARS[0]} and {parsing.YEARS[1]}."
+    )
 
 
 def date_range(

@@ -25,12 +25,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from scheduler import clock
+from scheduler import clock, parsing
 from scheduler.errors import DomainError
 from venues.admin import day_page_url, error_text
 from venues.calendar import closures_between, day_status, venue_calendar
@@ -89,10 +88,7 @@ def phone_in(text: str) -> str | None:
 
 
 def parse_day(raw: str | None, default: date) -> date:
-    try:
-        return date.fromisoformat((raw or "").strip()[:10])
-    except ValueError:
-        return default
+    return parsing.date_or_none((raw or "").strip()) or default
 
 
 def user_venues(request: HttpRequest) -> list[Venue]:
@@ -355,9 +351,9 @@ def book_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespon
     status = 200
     if request.method == "POST":
         procedure = next((p for p in procedures if p.code == data.get("procedure")), None)
-        start = parse_datetime(data.get("start") or "")
+        start = parsing.moment_or_none(data.get("start"))
         channel = data.get("channel") or rules.staff_channel_for(day, today)
-        if procedure is None or start is None or start.tzinfo is None:
+        if procedure is None or start is None:
             error, status = _("手続と時刻を選んでください。"), 400
         else:
             try:
@@ -557,11 +553,8 @@ def month_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespo
         return no_venue_page(request, model_admin)
     venue = pick_venue(venues, request.GET.get("venue"))
     today = clock.today()
-    try:
-        year, month = (int(part) for part in (request.GET.get("month") or "").split("-")[:2])
-        date(year, month, 1)
-    except ValueError:
-        year, month = today.year, today.month
+    chosen = parsing.month_or_none(request.GET.get("month")) or today.replace(day=1)
+    year, month = chosen.year, chosen.month
     start = date(year, month, 1)
     prev_month = (start - timedelta(days=1)).replace(day=1)
     next_month = (start + timedelta(days=32)).replace(day=1)

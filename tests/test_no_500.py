@@ -1,0 +1,145 @@
+"""No request, however malformed, gets a 500: each answers 4xx with a code (API) or a page."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from bookings.slots import slots_generate
+from scheduler.clock import at_jst
+from tests.admin_setup import TUESDAY, book, generate, staff_user
+from venues.models import Venue
+
+pytestmark = pytest.mark.django_db
+
+BAD_STARTS = [
+    "2026-13-01T10:00:00+09:00",
+    "2026-12-14T25:00:00+09:00",
+    "2026-12-14T10:00:00+99:99",
+    "0001-01-01T00:00:00+10:00",
+    "9999-12-31T23:59:59-10:00",
+]
+
+
+@pytest.fixture
+def site(nagano, travel):
+    now = travel(2026, 12, 1, 9, 0)
+    slots_generate(now=now, venues=Venue.objects.filter(code__in=["hokushin-centre", "iida-station"]))
+    return now
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        (
+            "get",
+            "/api/v1/venues/hokushin-centre/calendar/?from=9999-12-31&to=9999-12-31",
+            400,
+            "invalid_range",
+        ),
+        (
+            "get",
+            "/api/v1/venues/hokushin-centre/calendar/?from=0001-01-01&to=0001-01-02",
+            400,
+            "invalid_range",
+        ),
+        (
+            "get",
+            "/api/v1/venues/hokushin-centre/availability/?procedure=record&from=9999-12-31&to=9999-12-31",
+            400,
+            "invalid_range",
+        ),
+        ("options", "/api/v1/docs/", 405, "method_not_allowed"),
+        ("post", "/api/v1/nope/", 404, "not_found"),
+        ("get", "/api/v1/nope/", 404, "not_found"),
+        ("delete", "/api/v1/bookings/", 405, "method_not_allowed"),
+    ],
+)
+def test_malformed_api_requests_answer_json_with_a_code(site, method, path, status, code):
+    response = getattr(Client(enforce_csrf_checks=True), method)(path)
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == code
+
+
+def walk_to_date(client):
+    client.post("/book/", {"procedure": "record"})
+    client.post("/book/questions/", {"card_valid": "yes", "chip_ok": "yes", "licence_suspended": "no"})
+    client.post("/book/venue/", {"venue": "hokushin-centre"})
+
+
+@pytest.mark.parametrize("start", BAD_STARTS)
+def test_an_impossible_time_on_the_date_page_is_a_form_error(site, client, start):
+    walk_to_date(client)
+    response = client.post("/book/date/", {"start": start})
+    assert response.status_code in (200, 400)
+    assert "時間を選び直してください" in response.content.decode() or response.status_code == 400
+
+
+@pytest.mark.parametrize("start", BAD_STARTS)
+def test_an_impossible_time_on_the_reschedule_page_changes_nothing(site, client, start):
+    booking = book("hokushin-centre", at_jst(TUESDAY, 10, 0).date(), 10, 0, now=site, email="a@example.jp")
+    session = client.session
+    session["manage"] = [booking.reference]
+    session.save()
+    response = client.post(f"/booking/{booking.reference}/reschedule/", {"start": start})
+    assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize("month", ["99999999999999999999-1", "2026-99", "-1--1", "9999-12", "0000-01"])
+def test_an_impossible_month_on_the_date_page_shows_a_month_that_exists(site, client, month):
+    walk_to_date(client)
+    assert client.get("/book/date/", {"month": month}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "given", ["はなこ@example.jp", "０２６１２３４５６７", "\u00e9@example.jp", "0" * 300]
+)
+def test_the_lookup_form_answers_not_found_for_non_ascii_contact_data(site, client, given):
+    booking = book("hokushin-centre", TUESDAY, 10, 0, now=site, email="hanako@example.jp")
+    response = client.post("/booking/lookup/", {"reference": booking.reference, "phone_or_email": given})
+    page = response.content.decode()
+    assert response.status_code == 200 and ("予約が見つかりませんでした" in page or 'class="error"' in page)
+
+
+@pytest.fixture
+def clerk(site, client):
+    generate("iida-station")
+    client.force_login(staff_user("iida-clerk", "iida-station"))
+    return client
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("admin:bookings_booking_day", {"date": "9999-12-31"}),
+        ("admin:bookings_booking_day", {"date": "0001-01-01"}),
+        ("admin:bookings_booking_day", {"q": "\x00"}),
+        ("admin:bookings_booking_day_print", {"date": "9999-12-31"}),
+        ("admin:bookings_slot_month", {"month": "9999-12"}),
+        ("admin:bookings_slot_month", {"month": "0001-01"}),
+        ("admin:bookings_booking_export", {"from": "9999-12-31"}),
+        ("admin:bookings_booking_export", {"from": "0001-01-01", "to": "0001-01-02"}),
+        ("admin:bookings_booking_book", {"date": "9999-12-31"}),
+    ],
+)
+def test_admin_pages_refuse_impossible_dates_without_an_error(clerk, name, params):
+    response = clerk.get(reverse(name), params)
+    assert response.status_code in (200, 400), response.status_code
+
+
+@pytest.mark.parametrize("start", [*BAD_STARTS, "", "tomorrow"])
+def test_the_admin_booking_form_refuses_an_impossible_start(clerk, start):
+    response = clerk.post(
+        reverse("admin:bookings_booking_book"),
+        {"venue": "iida-station", "procedure": "record", "channel": "staff", "start": start, "name": "x"},
+    )
+    assert response.status_code == 400
+
+
+def test_a_changelist_action_on_a_malformed_selection_is_refused_politely(clerk):
+    response = clerk.post(
+        reverse("admin:bookings_booking_changelist"), {"action": "check_in", "_selected_action": ["abc"]}
+    )
+    assert response.status_code in (200, 302)
