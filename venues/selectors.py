@@ -86,9 +86,8 @@ def parse_date(value: str | None, name: str) -> date | None:
 
 
 def _bad(name: str) -> date:
-    raise InvalidRange(
-        f"`{name}` must be a date written YYYY-MM-DD, between the years {parsing.YEARS[0]} and {parsing.YEARS[1]}."
-    )
+    first, last = parsing.YEARS
+    raise InvalidRange(f"`{name}` must be a date written YYYY-MM-DD, in the years {first} to {last}.")
 
 
 def date_range(
