@@ -138,7 +138,12 @@ def _fields_from(detail: Any) -> dict[str, list[str]]:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every API error as `{"code", "detail", ...}`; never a bare 500 for bad input."""
     if isinstance(exc, DomainError):
-        return Response(exc.as_body(), status=exc.status)
+        response = Response(exc.as_body(), status=exc.status)
+        if exc.status == 503:
+            from django.conf import settings
+
+            response["Retry-After"] = str(settings.BUSY_RETRY_AFTER_SECONDS)
+        return response
     if isinstance(exc, drf_exceptions.ValidationError):
         return Response(
             {"code": "invalid", "detail": "Some fields are invalid.", "fields": _fields_from(exc.detail)},

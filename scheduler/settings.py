@@ -61,7 +61,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "scheduler.middleware.ServiceUnavailableMiddleware",  # innermost: sees the views' exceptions
 ]
+BUSY_RETRY_AFTER_SECONDS = int(os.environ.get("BUSY_RETRY_AFTER_SECONDS", "30"))
 
 ROOT_URLCONF = "scheduler.urls"
 WSGI_APPLICATION = "scheduler.wsgi.application"

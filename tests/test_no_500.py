@@ -143,3 +143,62 @@ def test_a_changelist_action_on_a_malformed_selection_is_refused_politely(clerk)
         reverse("admin:bookings_booking_changelist"), {"action": "check_in", "_selected_action": ["abc"]}
     )
     assert response.status_code in (200, 302)
+
+
+# --- A service that is down ---------------------------------------------------------------------
+
+ON_POSTGRES = "postgresql" in __import__("django.conf").conf.settings.DATABASES["default"]["ENGINE"]
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens there once the probe is closed
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL: DATABASE_URL is not PostgreSQL (CI sets one)")
+@pytest.mark.django_db(transaction=True)
+def test_with_postgresql_unreachable_the_api_and_pages_answer_busy_with_retry_after():
+    from django.db import connection
+
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(closed_port()))
+    try:
+        api = Client().get("/api/v1/procedures/")
+        booking = Client().post(
+            "/api/v1/bookings/",
+            {
+                "venue": "hokushin-centre",
+                "procedure": "record",
+                "start": "2026-12-14T10:00:00+09:00",
+                "name": "長野 太郎",
+                "phone": "026-000-0000",
+            },
+            content_type="application/json",
+        )
+        page = Client().get("/book/")
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+    for response in (api, booking):
+        assert response.status_code == 503 and response.json()["code"] == "busy"
+        assert int(response["Retry-After"]) > 0
+    assert page.status_code == 503 and "1分ほど待って" in page.content.decode()
+
+
+def test_a_database_error_inside_a_view_answers_busy_not_500(site, client, monkeypatch):
+    from django.db import OperationalError
+
+    from bookings import seats
+
+    def down(**kwargs):
+        raise OperationalError("could not connect to server: Connection refused")
+
+    monkeypatch.setattr(seats, "availability_answer", down)
+    response = client.get("/api/v1/venues/hokushin-centre/availability/?procedure=record")
+    assert response.status_code == 503 and response.json()["code"] == "busy"
+    assert response["Retry-After"] == "30"
