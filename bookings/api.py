@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from scheduler import clock, parsing
 from scheduler.api import ErrorSerializer
 from scheduler.errors import InvalidInput
+from scheduler.throttling import ScopeThrottle
 from venues.selectors import venue_and_procedure
 
 from . import holds, seats, services
@@ -80,7 +81,7 @@ TOKEN_HEADER = OpenApiParameter(
     required=True,
     description="The secret token returned once, when the booking was made.",
 )
-BOOKING_ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+BOOKING_ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer, 429: ErrorSerializer}
 
 
 class SafeJSONParser(JSONParser):
@@ -135,7 +136,10 @@ class JapanTimeField(serializers.DateTimeField):
 
 
 class BookingApi(APIView):
-    """Booking answers carry personal data (and, once, the token): never kept by a cache."""
+    """Booking answers carry personal data (and, once, the token): never kept by a cache.
+    Each endpoint counts against its fair-share scope (`throttle_scope`, THROTTLE_RATES)."""
+
+    throttle_classes = [ScopeThrottle]
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -176,6 +180,7 @@ class BookingOutputSerializer(serializers.Serializer):
 
 class BookingCreateApi(BookingApi):
     parser_classes = [SafeJSONParser]
+    throttle_scope = "booking"
 
     @extend_schema_serializer(component_name="BookingRequest")
     class InputSerializer(serializers.Serializer):
@@ -257,6 +262,8 @@ class BookingCreateApi(BookingApi):
 
 
 class BookingDetailApi(BookingApi):
+    throttle_scope = "lookup"
+
     @extend_schema(
         operation_id="booking_get",
         parameters=[TOKEN_HEADER],
@@ -268,6 +275,8 @@ class BookingDetailApi(BookingApi):
 
 
 class BookingCancelApi(BookingApi):
+    throttle_scope = "manage"
+
     @extend_schema(
         operation_id="booking_cancel",
         request=None,
@@ -286,6 +295,7 @@ class BookingCancelApi(BookingApi):
 
 class BookingRescheduleApi(BookingApi):
     parser_classes = [SafeJSONParser]
+    throttle_scope = "manage"
 
     @extend_schema_serializer(component_name="RescheduleRequest")
     class InputSerializer(serializers.Serializer):
@@ -317,6 +327,7 @@ class BookingRescheduleApi(BookingApi):
 
 class HoldApi(BookingApi):
     parser_classes = [SafeJSONParser]
+    throttle_scope = "hold"
 
     @extend_schema_serializer(component_name="HoldRequest")
     class InputSerializer(serializers.Serializer):
@@ -365,6 +376,8 @@ class HoldApi(BookingApi):
 
 
 class HoldDetailApi(BookingApi):
+    throttle_scope = "hold"
+
     @extend_schema(
         operation_id="hold_release",
         request=None,

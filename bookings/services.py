@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -27,6 +28,7 @@ from scheduler.errors import (
     NotFound,
     OutsideBookingWindow,
     ProcedureNotOffered,
+    TooManyBookings,
 )
 from scheduler.retry import retry_on_lock
 from venues.models import Procedure, Venue
@@ -101,19 +103,23 @@ SELECT EXISTS (SELECT 1 FROM venues_venue_procedures WHERE venue_id = %s AND pro
                  AND status IN ('confirmed', 'checked_in', 'in_service'))  -- ACTIVE
        OR EXISTS (SELECT 1 FROM bookings_booking
                   WHERE procedure_id = %s AND email = %s AND NOT email = ''
-                    AND status IN ('confirmed', 'checked_in', 'in_service'))
+                    AND status IN ('confirmed', 'checked_in', 'in_service')),
+       (SELECT COUNT(*) FROM bookings_booking
+        WHERE ((phone = %s AND NOT phone = '') OR (email = %s AND NOT email = ''))
+          AND status IN ('confirmed', 'checked_in', 'in_service'))  -- for the per-person cap
 """
 
 
-def _offered_and_duplicate(*, venue: Venue, procedure: Procedure, contact: Contact) -> tuple[bool, bool]:
-    """Does the venue take the procedure, and does this person already hold an active booking of it
-    (same phone or same email, as `duplicate_exists`)? One query, on every booking."""
+def _offered_and_duplicate(*, venue: Venue, procedure: Procedure, contact: Contact) -> tuple[bool, bool, int]:
+    """Does the venue take the procedure, does this person already hold an active booking of it
+    (same phone or same email, as `duplicate_exists`), and how many active bookings of any
+    procedure do they hold? One query, on every booking."""
     phone, email = contact.phone, contact.email
-    params = [venue.pk, procedure.pk, procedure.pk, phone, procedure.pk, email]
+    params = [venue.pk, procedure.pk, procedure.pk, phone, procedure.pk, email, phone, email]
     with connection.cursor() as cursor:
         cursor.execute(OFFERED_AND_DUPLICATE, params)
-        offered, duplicate = cursor.fetchone()
-    return bool(offered), bool(duplicate)
+        offered, duplicate, active = cursor.fetchone()
+    return bool(offered), bool(duplicate), int(active)
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,7 @@ def booking_create(
             return _replay(held, hold, contact)
     if venue is None or procedure is None or start is None:
         raise InvalidInput({"start": ["Give a venue, a procedure and a start, or a hold."]})
-    offered, duplicate = _offered_and_duplicate(venue=venue, procedure=procedure, contact=contact)
+    offered, duplicate, active = _offered_and_duplicate(venue=venue, procedure=procedure, contact=contact)
     if not offered:
         raise ProcedureNotOffered()
     kept = eligibility_check(procedure=procedure, answers=answers) if online else dict(answers or {})
@@ -203,6 +209,8 @@ def booking_create(
         seats.check_bookable(venue=venue, run=run, now=now, online=online)
     if duplicate:
         raise DuplicateBooking()
+    if online and active >= settings.PERSON_ACTIVE_BOOKINGS_MAX:
+        raise TooManyBookings()  # fair shares: one person, a few seats (staff may book beyond it)
 
     token = token_for_hold(hold) if held is not None else new_secret()
     for _attempt in range(5):

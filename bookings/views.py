@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from scheduler import clock, parsing
+from scheduler import clock, parsing, throttling
 from scheduler.errors import (
     Busy,
     DomainError,
@@ -40,6 +40,7 @@ from scheduler.errors import (
     NotFound,
     OutsideBookingWindow,
     SlotFull,
+    TooManyBookings,
 )
 from venues import selectors as venue_selectors
 from venues.calendar import CLOSURE, HOLIDAY, WEEKEND, YEAR_END, DayStatus, venue_calendar
@@ -94,6 +95,25 @@ def resident_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
         return response
 
     return wrapper
+
+
+def fair_share(scope: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A POST counts against the address's `scope` (THROTTLE_RATES); one too many gets a page that
+    says when to come back (429 with Retry-After)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "POST" and (wait := throttling.refused(scope, request)) is not None:
+                minutes = max(1, -(-wait // 60))
+                response = render(request, "bookings/too_many.html", {"minutes": minutes}, status=429)
+                response["Retry-After"] = str(wait)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def private_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -462,6 +482,7 @@ def book_venue(request: HttpRequest) -> HttpResponse:
 
 @private_page
 @require_http_methods(["GET", "POST"])
+@fair_share("hold")
 def book_date(request: HttpRequest) -> HttpResponse:
     flow = _flow(request)
     if not flow and request.session.get(BOOKED):
@@ -553,6 +574,7 @@ def book_contact(request: HttpRequest) -> HttpResponse:
 
 @private_page
 @require_http_methods(["GET", "POST"])
+@fair_share("booking")
 def book_confirm(request: HttpRequest) -> HttpResponse:
     flow = _flow(request)
     if not flow and request.session.get(BOOKED):
@@ -598,6 +620,9 @@ def book_confirm(request: HttpRequest) -> HttpResponse:
         return render(request, "bookings/book_confirm.html", context, status=409)
     except DuplicateBooking:
         context["problem"] = "duplicate"
+        return render(request, "bookings/book_confirm.html", context, status=409)
+    except TooManyBookings:
+        context["problem"] = "too_many"
         return render(request, "bookings/book_confirm.html", context, status=409)
     except Ineligible:
         flow.pop("answers", None)
@@ -697,6 +722,7 @@ def _set_pending_move(request: HttpRequest, reference: str, move: dict[str, str]
 
 @private_page
 @require_http_methods(["GET", "POST"])
+@fair_share("manage")
 def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
     """Choose the new time: it is held, and nothing moves until the confirm page says so."""
     booking = _authorised_booking(request, reference)
@@ -774,6 +800,7 @@ def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
 
 @private_page
 @require_http_methods(["GET", "POST"])
+@fair_share("manage")
 def manage_reschedule_confirm(request: HttpRequest, reference: str) -> HttpResponse:
     """Old → new, and one button that moves the booking; leaving gives the held seat back."""
     booking = _authorised_booking(request, reference)
@@ -826,6 +853,7 @@ def manage_reschedule_confirm(request: HttpRequest, reference: str) -> HttpRespo
 
 @private_page
 @require_http_methods(["GET", "POST"])
+@fair_share("manage")
 def manage_cancel(request: HttpRequest, reference: str) -> HttpResponse:
     booking = _authorised_booking(request, reference)
     if booking is None:
@@ -883,6 +911,7 @@ def lookup_tries_exceeded(request: HttpRequest, reference: str) -> bool:
 
 @private_page
 @require_http_methods(["GET", "POST"])
+@fair_share("lookup")
 def lookup(request: HttpRequest) -> HttpResponse:
     form = LookupForm(_posted(request))
     if request.method == "POST" and form.is_valid():

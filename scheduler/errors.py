@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -88,6 +89,12 @@ class DuplicateBooking(DomainError):
     default_detail = "This person already holds an active booking for this procedure."
 
 
+class TooManyBookings(DomainError):
+    code = "too_many_bookings"
+    status = 409
+    default_detail = "This person already holds as many active bookings as one person may."
+
+
 class NotActive(DomainError):
     code = "not_active"
     status = 409
@@ -159,7 +166,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
         return Response({"code": "method_not_allowed", "detail": str(exc.detail)}, status=405)
     if isinstance(exc, drf_exceptions.Throttled):
-        return Response({"code": "throttled", "detail": str(exc.detail)}, status=429)
+        body = {"code": "throttled", "detail": "Too many requests; try again later."}
+        response = Response(body, status=429)
+        response["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
+        return response
     if isinstance(exc, (Http404, drf_exceptions.NotFound)):
         return Response({"code": "not_found", "detail": "Not found."}, status=404)
     if isinstance(exc, (PermissionDenied, drf_exceptions.PermissionDenied)):

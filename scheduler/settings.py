@@ -232,7 +232,26 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- API ------------------------------------------------------------------------------------
+# --- Fair shares (README: "Fair shares") -----------------------------------------------------
+# Many residents share one mobile carrier's address: the limits allow a family or a small office
+# behind one address, and stop one address from taking more than a handful of seats an hour.
+THROTTLE_RATES_TEXT = os.environ.get(
+    "THROTTLE_RATES", "hold=30/hour,booking=10/hour,lookup=30/hour,manage=60/hour"
+)
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))  # X-Forwarded-For trusted only behind them
+PERSON_ACTIVE_BOOKINGS_MAX = int(os.environ.get("PERSON_ACTIVE_BOOKINGS_MAX", "3"))  # per phone, per email
+
+
+def _throttle_rates() -> dict:
+    from scheduler.rates import parse_rates
+
+    return parse_rates(THROTTLE_RATES_TEXT)
+
+
+THROTTLE_RATES = _throttle_rates()
+
 REST_FRAMEWORK = {
+    "NUM_PROXIES": TRUSTED_PROXIES,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],

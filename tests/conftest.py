@@ -31,6 +31,14 @@ def fresh_availability_cache():
     availability_cache.new_generation()
 
 
+@pytest.fixture(autouse=True)
+def no_fair_share_limits(settings):
+    """Tests make many requests from one address: limits are off unless a test sets them."""
+    from scheduler.rates import parse_rates
+
+    settings.THROTTLE_RATES = parse_rates("off")
+
+
 @pytest.fixture
 def nagano(db):
     """The real Nagano reference data, as `load_nagano` loads it."""

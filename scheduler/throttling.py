@@ -1,0 +1,61 @@
+"""Fair shares: how many holds, bookings, look-ups and changes one client address may make.
+
+DRF's throttle interface (`allow_request`, `wait`, `get_ident` behind `NUM_PROXIES`), counted
+in fixed windows with an atomic increment in the shared cache (Redis when configured), so that
+concurrent requests from one address cannot slip past the limit and every web node counts alike.
+Rates come from THROTTLE_RATES (settings), e.g. `hold=30/hour,booking=10/hour`; `off` disables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import SimpleRateThrottle
+
+from .rates import SCOPES, parse_rates  # noqa: F401 - the scopes and their parser live there
+
+
+class ScopeThrottle(SimpleRateThrottle):
+    """The view's `throttle_scope` (or the scope given) per client address."""
+
+    def __init__(self, scope: str | None = None) -> None:
+        self.scope = scope
+
+    def get_rate(self) -> str | None:
+        return settings.THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        ident = hashlib.sha256(str(self.get_ident(request)).encode()).hexdigest()[:32]
+        return f"throttle:{self.scope}:{ident}"
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        self.scope = self.scope or getattr(view, "throttle_scope", None)
+        rate = self.get_rate() if self.scope else None
+        if rate is None:
+            return True
+        allowed, duration = self.parse_rate(rate)
+        now = time.time()
+        window = int(now // duration)
+        key = f"{self.get_cache_key(request, view)}:{window}"
+        cache.add(key, 0, timeout=duration + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=duration + 1)
+            count = 1
+        self.retry_after = max(1, math.ceil((window + 1) * duration - now))
+        return count <= allowed
+
+    def wait(self) -> float:
+        return getattr(self, "retry_after", 1)
+
+
+def refused(scope: str, request: Any) -> int | None:
+    """Count this request against `scope`; the seconds to wait when it is one too many, else None."""
+    throttle = ScopeThrottle(scope)
+    return None if throttle.allow_request(request, None) else int(throttle.wait())
