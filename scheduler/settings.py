@@ -61,8 +61,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "scheduler.idempotency.IdempotencyMiddleware",  # API POSTs with an Idempotency-Key
     "scheduler.middleware.ServiceUnavailableMiddleware",  # innermost: sees the views' exceptions
 ]
+IDEMPOTENCY_SECONDS = int(os.environ.get("IDEMPOTENCY_SECONDS", str(24 * 3600)))
 BUSY_RETRY_AFTER_SECONDS = int(os.environ.get("BUSY_RETRY_AFTER_SECONDS", "30"))
 
 ROOT_URLCONF = "scheduler.urls"
