@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
@@ -56,6 +56,13 @@ class ServiceUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DataError):  # a value the database cannot store (a NUL byte…)
+            logger.warning("refused by the database: %s", exception)
+            if is_api(request):
+                return JsonResponse(
+                    {"code": "bad_request", "detail": "The request cannot be read."}, status=400
+                )
+            return HttpResponse(render_to_string("400.html"), status=400)
         if isinstance(exception, UNAVAILABLE) or (
             isinstance(exception, DatabaseError) and "connection" in str(exception).lower()
         ):

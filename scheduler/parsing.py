@@ -59,3 +59,14 @@ def integer_or_none(value: object, *, low: int, high: int) -> int | None:
         return None
     number = int(value.strip())
     return number if low <= number <= high else None
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def text(value: object, *, max_length: int) -> str:
+    """Free text typed into a search box: stripped, without control characters (PostgreSQL
+    refuses a NUL in any text), cut to `max_length`."""
+    if not isinstance(value, str):
+        return ""
+    return CONTROL.sub("", value).strip()[:max_length]

@@ -122,6 +122,7 @@ def test_50_clients_holding_and_booking_one_seat_take_it_exactly_once(travel):
         return response.status_code, kind if response.status_code == 201 else response.json()["code"]
 
     results = race(50, client)
+    assert all(isinstance(r, tuple) for r in results), results
     winners = [r for r in results if r[0] == 201]
     assert len(winners) == 1, results
     assert Counter(results)[(409, "slot_full")] == 49, results

@@ -122,6 +122,8 @@ def clerk(site, client):
         ("admin:bookings_booking_export", {"from": "9999-12-31"}),
         ("admin:bookings_booking_export", {"from": "0001-01-01", "to": "0001-01-02"}),
         ("admin:bookings_booking_book", {"date": "9999-12-31"}),
+        ("admin:bookings_booking_changelist", {"q": "\x00"}),
+        ("admin:venues_venue_changelist", {"q": "a\x00b"}),
     ],
 )
 def test_admin_pages_refuse_impossible_dates_without_an_error(clerk, name, params):

@@ -240,7 +240,7 @@ def day_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespons
     venue = pick_venue(venues, request.GET.get("venue"))
     day = parse_day(request.GET.get("date"), today)
 
-    query = (request.GET.get("q") or "").strip()[:200]
+    query = parsing.text(request.GET.get("q"), max_length=200)
     results: list[Booking] | None = None
     if query:
         reference, results = lookup(request=request, text=query)
