@@ -10,7 +10,6 @@ moves the authorisation into the session and redirects to a clean address.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,7 +17,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -46,7 +44,7 @@ from venues import selectors as venue_selectors
 from venues.calendar import CLOSURE, HOLIDAY, WEEKEND, YEAR_END, DayStatus, venue_calendar
 from venues.models import Procedure, ReceptionWindow, Venue
 
-from . import eligibility, holds, rules, seats, selectors, services
+from . import eligibility, holds, lookup_limits, rules, seats, selectors, services
 from .forms import ContactForm, LookupForm, ProcedureForm, QuestionsForm, StartForm, VenueForm, contact_from
 from .guidance import what_to_bring
 from .ics import booking_ics
@@ -61,10 +59,6 @@ BOOKED = "booked"  # the reference and token of the booking just made (for the d
 MANAGE = "manage"  # references this browser has proved it may manage (token link or lookup)
 MOVES = "moves"  # per reference: the hold of a reschedule waiting for its confirmation
 MANAGE_KEEP = 20
-
-LOOKUP_LIMIT = 10  # tries per IP and per reference …
-LOOKUP_WINDOW_SECONDS = 15 * 60  # … in this many seconds
-LOOKUP_CACHE_PREFIX = "web-lookup"
 
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -887,26 +881,9 @@ def manage_ics(request: HttpRequest, reference: str) -> HttpResponse:
     return response
 
 
-def _limit_keys(request: HttpRequest, reference: str) -> list[str]:
-    def digest(value: str) -> str:
-        return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
-
-    ip = request.META.get("REMOTE_ADDR") or "unknown"
-    return [f"{LOOKUP_CACHE_PREFIX}:ip:{digest(ip)}", f"{LOOKUP_CACHE_PREFIX}:ref:{digest(reference)}"]
-
-
-def lookup_tries_exceeded(request: HttpRequest, reference: str) -> bool:
-    """Count this try against the IP and the reference; True past the limit of either."""
-    exceeded = False
-    for key in _limit_keys(request, reference):
-        cache.add(key, 0, timeout=LOOKUP_WINDOW_SECONDS)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=LOOKUP_WINDOW_SECONDS)
-            count = 1
-        exceeded = exceeded or count > LOOKUP_LIMIT
-    return exceeded
+def client_address(request: HttpRequest) -> str:
+    """The client's address as the fair-share limits see it (behind TRUSTED_PROXIES)."""
+    return str(throttling.ScopeThrottle().get_ident(request) or "unknown")
 
 
 @private_page
@@ -916,13 +893,15 @@ def lookup(request: HttpRequest) -> HttpResponse:
     form = LookupForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         reference = form.cleaned_data["reference"].strip().upper()
-        if lookup_tries_exceeded(request, reference):
+        address = client_address(request)
+        if lookup_limits.lookup_blocked(address=address, reference=reference):
             return render(request, "bookings/lookup.html", {"form": form, "limited": True}, status=429)
         try:
             booking = services.booking_get_for_contact(
                 reference=reference, phone_or_email=form.cleaned_data["phone_or_email"]
             )
         except NotFound:
+            lookup_limits.lookup_failed(address=address, reference=reference)
             form.add_error(
                 None,
                 _(

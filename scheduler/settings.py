@@ -241,6 +241,8 @@ THROTTLE_RATES_TEXT = os.environ.get(
     "THROTTLE_RATES", "hold=30/hour,booking=10/hour,lookup=30/hour,manage=60/hour"
 )
 TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))  # X-Forwarded-For trusted only behind them
+LOOKUP_FAILURES_PER_ADDRESS = int(os.environ.get("LOOKUP_FAILURES_PER_ADDRESS", "10"))  # in 15 minutes
+LOOKUP_FAILURES_PER_REFERENCE = int(os.environ.get("LOOKUP_FAILURES_PER_REFERENCE", "100"))  # in a day
 PERSON_ACTIVE_BOOKINGS_MAX = int(os.environ.get("PERSON_ACTIVE_BOOKINGS_MAX", "3"))  # per phone, per email
 
 
