@@ -321,15 +321,20 @@ def _hold_context(until: str | None, now: datetime) -> dict[str, Any]:
     return {"hold_until": moment, "hold_expired": moment is not None and moment <= now}
 
 
-def _drop_hold(flow: dict[str, Any], now: datetime) -> None:
-    """The resident went back to another procedure or venue: the held seat goes back at once."""
-    secret = flow.pop("hold", None)
-    flow.pop("hold_until", None)
+def _release_quietly(secret: str | None, now: datetime) -> None:
+    """Give a held seat back at once; one already used, expired or released, or a busy database
+    (it then expires by itself), is no reason to stop the resident."""
     if secret:
         try:
             holds.hold_release(secret=secret, now=now)
         except (NotFound, Busy):
-            pass  # used, expired or released already; a busy database: it expires by itself
+            pass
+
+
+def _drop_hold(flow: dict[str, Any], now: datetime) -> None:
+    """The resident went back to another procedure or venue: the held seat goes back at once."""
+    flow.pop("hold_until", None)
+    _release_quietly(flow.pop("hold", None), now)
 
 
 def _seat_problem(error: DomainError) -> str:
@@ -817,10 +822,7 @@ def manage_reschedule_confirm(request: HttpRequest, reference: str) -> HttpRespo
         return render(request, "bookings/manage_reschedule_confirm.html", context)
     if request.POST.get("action") == "keep":
         _set_pending_move(request, booking.reference, None)
-        try:
-            holds.hold_release(secret=pending["hold"], now=now)
-        except (NotFound, Busy):
-            pass  # already gone, or it expires by itself
+        _release_quietly(pending["hold"], now)
         messages.info(request, _("日時は変更していません。"))
         return redirect("web:manage", reference=booking.reference)
     try:
