@@ -641,11 +641,16 @@ def book_confirm(request: HttpRequest) -> HttpResponse:
 
 @private_page
 def book_done(request: HttpRequest) -> HttpResponse:
-    booked = request.session.get(BOOKED) or {}
+    """The private manage link is shown once: the token then leaves the session (only its hash
+    is kept anywhere); later visits of this page show the booking and its lookup instead."""
+    booked = dict(request.session.get(BOOKED) or {})
     booking = selectors.booking_by_reference(booked.get("reference"))
     if booking is None:
         return redirect("web:start")
-    path = manage_path(booking.reference, booked["token"])
+    token = booked.pop("token", None)
+    if token:
+        request.session[BOOKED] = booked
+    path = manage_path(booking.reference, token) if token else ""
     return render(
         request,
         "bookings/book_done.html",
@@ -653,7 +658,7 @@ def book_done(request: HttpRequest) -> HttpResponse:
             "booking": booking,
             "bring": what_to_bring(booking.procedure.code, with_qr=True),
             "manage_path": path,
-            "manage_url": request.build_absolute_uri(path),
+            "manage_url": request.build_absolute_uri(path) if path else "",
             "qr": reference_qr_svg(
                 booking.reference, title=_("予約番号 %(ref)s") % {"ref": booking.reference}
             ),

@@ -690,3 +690,16 @@ def test_the_confirm_page_does_not_mention_a_qr_code_it_does_not_show(client, de
     post(client, "/book/confirm/", {})
     done = text(client.get("/book/done/"))
     assert "QRコード" in done and "<svg" in done
+
+
+def test_the_manage_token_leaves_the_session_once_the_done_page_showed_it(client, december):
+    booking = book(client)
+    first = text(client.get("/book/done/"))
+    assert "?token=" in first
+    assert "token" not in client.session[views.BOOKED]
+    assert not any(
+        booking.token_hash not in str(value) and "token" in str(value) for value in client.session.values()
+    )
+    again = text(client.get("/book/done/"))
+    assert "?token=" not in again and booking.reference in again
+    assert client.get(f"/booking/{booking.reference}/").status_code == 200  # still manageable here
