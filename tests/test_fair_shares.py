@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -27,14 +28,17 @@ def centre(db, travel):
     return place
 
 
+def fresh_address() -> str:
+    """An address no other test (or earlier run) has counted against."""
+    return f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+
+
 @pytest.fixture
 def limits(settings):
     def set_rates(text: str) -> None:
         settings.THROTTLE_RATES = parse_rates(text)
 
-    cache.clear()
-    yield set_rates
-    cache.clear()
+    return set_rates  # no cache.clear(): on Redis it would wipe the other test worker's counters
 
 
 def seat(minute: int = 0) -> dict:
@@ -47,19 +51,19 @@ def booking(index: int, **extra) -> dict:
 
 def test_the_booking_scope_answers_429_with_retry_after_past_its_limit(centre, limits):
     limits("booking=3/hour")
-    api = APIClient(REMOTE_ADDR="203.0.113.7")
+    api = APIClient(REMOTE_ADDR=fresh_address())
     statuses = [api.post("/api/v1/bookings/", booking(i), format="json").status_code for i in range(4)]
     assert statuses == [201, 201, 201, 429]
     refused = api.post("/api/v1/bookings/", booking(9), format="json")
     assert refused.json()["code"] == "throttled"
     assert 0 < int(refused["Retry-After"]) <= 3600
-    other = APIClient(REMOTE_ADDR="203.0.113.8")  # another address is not affected
+    other = APIClient(REMOTE_ADDR=fresh_address())  # another address is not affected
     assert other.post("/api/v1/bookings/", booking(10), format="json").status_code == 201
 
 
 def test_the_next_window_is_allowed_again(centre, limits, monkeypatch):
     limits("hold=2/minute")
-    api = APIClient(REMOTE_ADDR="203.0.113.9")
+    api = APIClient(REMOTE_ADDR=fresh_address())
     now = [1_800_000_000.0]
     monkeypatch.setattr(throttling.time, "time", lambda: now[0])
     assert [api.post("/api/v1/holds/", seat(m), format="json").status_code for m in (0, 10, 20)] == [
@@ -82,7 +86,7 @@ def test_the_next_window_is_allowed_again(centre, limits, monkeypatch):
 )
 def test_every_scope_of_the_api_reaches_its_limit(centre, limits, scope, method, path, body):
     limits(f"{scope}=1/hour")
-    api = APIClient(REMOTE_ADDR="203.0.113.10")
+    api = APIClient(REMOTE_ADDR=fresh_address())
     getattr(api, method)(path, body, format="json")
     second = getattr(api, method)(path, body, format="json")
     assert second.status_code == 429 and second.json()["code"] == "throttled" and second["Retry-After"]
@@ -90,7 +94,7 @@ def test_every_scope_of_the_api_reaches_its_limit(centre, limits, scope, method,
 
 def test_a_spoofed_forwarded_for_is_ignored_without_trusted_proxies(centre, limits):
     limits("booking=1/hour")
-    api = APIClient(REMOTE_ADDR="203.0.113.11")
+    api = APIClient(REMOTE_ADDR=fresh_address())
     first = api.post("/api/v1/bookings/", booking(1), format="json", HTTP_X_FORWARDED_FOR="198.51.100.1")
     second = api.post("/api/v1/bookings/", booking(2), format="json", HTTP_X_FORWARDED_FOR="198.51.100.2")
     assert (first.status_code, second.status_code) == (201, 429)
@@ -103,12 +107,11 @@ def test_behind_one_trusted_proxy_the_forwarded_address_is_the_client(centre, li
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     api_settings.reload()
     try:
-        proxy = APIClient(REMOTE_ADDR="10.0.0.2")
-        one = proxy.post("/api/v1/bookings/", booking(1), format="json", HTTP_X_FORWARDED_FOR="198.51.100.1")
-        two = proxy.post("/api/v1/bookings/", booking(2), format="json", HTTP_X_FORWARDED_FOR="198.51.100.2")
-        again = proxy.post(
-            "/api/v1/bookings/", booking(3), format="json", HTTP_X_FORWARDED_FOR="198.51.100.1"
-        )
+        proxy = APIClient(REMOTE_ADDR=fresh_address())
+        first_client, second_client = fresh_address(), fresh_address()
+        one = proxy.post("/api/v1/bookings/", booking(1), format="json", HTTP_X_FORWARDED_FOR=first_client)
+        two = proxy.post("/api/v1/bookings/", booking(2), format="json", HTTP_X_FORWARDED_FOR=second_client)
+        again = proxy.post("/api/v1/bookings/", booking(3), format="json", HTTP_X_FORWARDED_FOR=first_client)
     finally:
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
         api_settings.reload()
@@ -117,7 +120,7 @@ def test_behind_one_trusted_proxy_the_forwarded_address_is_the_client(centre, li
 
 def test_the_pages_answer_a_friendly_page_past_the_limit(centre, limits):
     limits("hold=1/hour")
-    client = Client(REMOTE_ADDR="203.0.113.12")
+    client = Client(REMOTE_ADDR=fresh_address())
     client.post("/book/", {"procedure": "erase"})
     client.get("/book/questions/")
     client.post("/book/venue/", {"venue": "fair-centre"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 
 import pytest
@@ -19,6 +20,23 @@ from scheduler import idempotency
 from tests import builders
 
 pytestmark = pytest.mark.django_db
+# Keys unique to this run: kept answers outlive a test database in a shared Redis.
+RUN = uuid.uuid4().hex[:12]
+KEYS = {
+    name: f"{name}-{RUN}"
+    for name in [
+        "book-2",
+        "cancel-1",
+        "error-1",
+        "hold-1",
+        "mismatch-1",
+        "order-1",
+        "race-1",
+        "retry-1",
+        "running-1",
+        "sealed-1",
+    ]
+}
 ON_POSTGRES = django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
@@ -45,8 +63,8 @@ def post(path, body, key, **headers):
 
 
 def test_a_retried_booking_gets_the_first_response_with_its_token_and_books_once(centre):
-    first = post("/api/v1/bookings/", booking_body(), "retry-1")
-    again = post("/api/v1/bookings/", booking_body(), "retry-1")
+    first = post("/api/v1/bookings/", booking_body(), KEYS["retry-1"])
+    again = post("/api/v1/bookings/", booking_body(), KEYS["retry-1"])
     assert first.status_code == again.status_code == 201
     assert again.content == first.content and "token" in again.json()
     assert again["Idempotent-Replayed"] == "true"
@@ -55,14 +73,14 @@ def test_a_retried_booking_gets_the_first_response_with_its_token_and_books_once
 
 
 def test_the_same_json_in_another_key_order_is_the_same_request(centre):
-    first = post("/api/v1/bookings/", booking_body(), "order-1")
+    first = post("/api/v1/bookings/", booking_body(), KEYS["order-1"])
     reordered = dict(reversed(list(booking_body().items())))
-    assert post("/api/v1/bookings/", reordered, "order-1").content == first.content
+    assert post("/api/v1/bookings/", reordered, KEYS["order-1"]).content == first.content
 
 
 def test_the_same_key_with_another_body_is_a_mismatch(centre):
-    post("/api/v1/bookings/", booking_body(), "mismatch-1")
-    other = post("/api/v1/bookings/", booking_body(name="別人"), "mismatch-1")
+    post("/api/v1/bookings/", booking_body(), KEYS["mismatch-1"])
+    other = post("/api/v1/bookings/", booking_body(name="別人"), KEYS["mismatch-1"])
     assert other.status_code == 422 and other.json()["code"] == "idempotency_mismatch"
     assert Booking.objects.count() == 1
 
@@ -71,27 +89,27 @@ def test_a_repeat_while_the_first_is_running_is_in_progress(centre):
     body = booking_body()
     request = APIClient().post("/api/v1/bookings/", body, format="json").wsgi_request  # its fingerprint
     Booking.objects.all().delete()
-    where = idempotency._cache_key(request, "running-1")
+    where = idempotency._cache_key(request, KEYS["running-1"])
     cache.add(where, {"state": "in_progress", "fingerprint": idempotency._fingerprint(request)}, 60)
-    response = post("/api/v1/bookings/", body, "running-1")
+    response = post("/api/v1/bookings/", body, KEYS["running-1"])
     assert response.status_code == 409 and response.json()["code"] == "idempotency_in_progress"
 
 
 def test_an_error_answer_is_replayed_too_and_changes_nothing(centre):
-    first = post("/api/v1/bookings/", booking_body(start="2026-12-14T10:05:00+09:00"), "error-1")
-    again = post("/api/v1/bookings/", booking_body(start="2026-12-14T10:05:00+09:00"), "error-1")
+    first = post("/api/v1/bookings/", booking_body(start="2026-12-14T10:05:00+09:00"), KEYS["error-1"])
+    again = post("/api/v1/bookings/", booking_body(start="2026-12-14T10:05:00+09:00"), KEYS["error-1"])
     assert first.status_code == again.status_code == 400 and again.json()["code"] == "no_such_slot"
 
 
 def test_the_kept_response_is_sealed_and_expires(centre, settings):
     settings.IDEMPOTENCY_SECONDS = 1
-    first = post("/api/v1/bookings/", booking_body(), "sealed-1").json()
-    where = idempotency._cache_key(RequestFactory().post("/api/v1/bookings/"), "sealed-1")
+    first = post("/api/v1/bookings/", booking_body(), KEYS["sealed-1"]).json()
+    where = idempotency._cache_key(RequestFactory().post("/api/v1/bookings/"), KEYS["sealed-1"])
     kept = cache.get(where)
     assert kept["state"] == "done" and first["token"] not in repr(kept)  # the token is sealed
     time.sleep(1.2)
     assert cache.get(where) is None
-    later = post("/api/v1/bookings/", booking_body(), "sealed-1")  # a new request now: the rules answer
+    later = post("/api/v1/bookings/", booking_body(), KEYS["sealed-1"])  # a new request now: the rules answer
     assert later.status_code == 409 and later.json()["code"] == "duplicate_booking"
 
 
@@ -111,20 +129,20 @@ def test_every_api_post_takes_a_key_holds_and_cancels_too(centre):
     held = post(
         "/api/v1/holds/",
         {"venue": "idem-centre", "procedure": "erase", "start": "2026-12-14T10:10:00+09:00"},
-        "hold-1",
+        KEYS["hold-1"],
     )
     assert (
         post(
             "/api/v1/holds/",
             {"venue": "idem-centre", "procedure": "erase", "start": "2026-12-14T10:10:00+09:00"},
-            "hold-1",
+            KEYS["hold-1"],
         ).content
         == held.content
     )
-    made = post("/api/v1/bookings/", booking_body(), "book-2").json()
+    made = post("/api/v1/bookings/", booking_body(), KEYS["book-2"]).json()
     headers = {"HTTP_X_BOOKING_TOKEN": made["token"]}
-    first = post(f"/api/v1/bookings/{made['reference']}/cancel/", None, "cancel-1", **headers)
-    again = post(f"/api/v1/bookings/{made['reference']}/cancel/", None, "cancel-1", **headers)
+    first = post(f"/api/v1/bookings/{made['reference']}/cancel/", None, KEYS["cancel-1"], **headers)
+    again = post(f"/api/v1/bookings/{made['reference']}/cancel/", None, KEYS["cancel-1"], **headers)
     assert first.status_code == again.status_code == 200  # not 409 not_active: the first answer
 
 
@@ -141,7 +159,7 @@ def test_concurrent_repeats_with_one_key_make_one_booking(travel):
         try:
             connection.ensure_connection()
             barrier.wait(timeout=30)
-            response = post("/api/v1/bookings/", booking_body(venue="idem-race"), "race-1")
+            response = post("/api/v1/bookings/", booking_body(venue="idem-race"), KEYS["race-1"])
             results[index] = (response.status_code, response.json().get("code", "created"))
         finally:
             connection.close()
