@@ -27,3 +27,11 @@ def personal_data_erase(*, before: datetime, now: datetime) -> int:
                 to_address="", body_text="", body_html="", last_error="", token_sealed=""
             )
     return len(ids)
+
+
+def sessions_purge(*, now: datetime) -> int:
+    """Delete expired sessions (the database session store); returns how many."""
+    from django.contrib.sessions.models import Session
+
+    deleted, _ = Session.objects.filter(expire_date__lt=now).delete()
+    return deleted

@@ -72,3 +72,10 @@ def personal_data_erase() -> int:
 def holds_expire() -> int:
     """Every minute: expired holds give their seats back, so availability shows them free again."""
     return holds.holds_expire(now=clock.now())
+
+
+@shared_task(name="bookings.sessions_purge", ignore_result=True)
+def sessions_purge() -> int:
+    """Every night: expired sessions leave the database, and with them what an unfinished booking
+    flow had typed (name, phone, e-mail) and any hold secret."""
+    return retention.sessions_purge(now=clock.now())

@@ -171,12 +171,16 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", not (STATIC_ROOT / "staticfiles.json").exists())
 
 # --- Security -------------------------------------------------------------------------------
+# How many reverse proxies in front of the app: X-Forwarded-For and X-Forwarded-Proto are trusted
+# only behind them (0: never; anybody could send those headers).
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 if env_bool("HTTPS", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXIES > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -223,6 +227,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "bookings.notifications_sweep", "schedule": 60.0},
     "holds-expire": {"task": "bookings.holds_expire", "schedule": 60.0},
+    "sessions-purge": {"task": "bookings.sessions_purge", "schedule": crontab(hour="3", minute="45")},
     # 18:00 the day before; the 19:00 run catches one missed while Redis was down (one email each).
     "reminders": {"task": "bookings.reminders_send", "schedule": crontab(hour="18,19", minute="0")},
     "slots-roll": {"task": "bookings.slots_roll", "schedule": crontab(hour="0", minute="15")},
@@ -240,7 +245,6 @@ CELERY_BEAT_SCHEDULE = {
 THROTTLE_RATES_TEXT = os.environ.get(
     "THROTTLE_RATES", "hold=30/hour,booking=10/hour,lookup=30/hour,manage=60/hour"
 )
-TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))  # X-Forwarded-For trusted only behind them
 LOOKUP_FAILURES_PER_ADDRESS = int(os.environ.get("LOOKUP_FAILURES_PER_ADDRESS", "10"))  # in 15 minutes
 LOOKUP_FAILURES_PER_REFERENCE = int(os.environ.get("LOOKUP_FAILURES_PER_REFERENCE", "100"))  # in a day
 PERSON_ACTIVE_BOOKINGS_MAX = int(os.environ.get("PERSON_ACTIVE_BOOKINGS_MAX", "3"))  # per phone, per email

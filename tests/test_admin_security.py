@@ -86,3 +86,30 @@ def test_the_deployment_check_passes_with_production_settings():
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "security.W" not in output and "axes." not in output, output
+
+
+@pytest.mark.parametrize(
+    ("proxies", "trusted"), [("0", "None"), ("1", "('HTTP_X_FORWARDED_PROTO', 'https')")]
+)
+def test_x_forwarded_proto_is_trusted_only_behind_a_configured_proxy(proxies, trusted):
+    env = {
+        **os.environ,
+        "HTTPS": "1",
+        "TRUSTED_PROXIES": proxies,
+        "DJANGO_SETTINGS_MODULE": "scheduler.settings",
+    }
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.SECURE_PROXY_SSL_HEADER)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == trusted

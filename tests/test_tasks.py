@@ -239,3 +239,14 @@ def test_the_schedule_runs_each_task_at_its_japan_time():
     assert by_task["bookings.no_shows_mark"] == crontab(minute="*/30")
     assert by_task["bookings.notifications_sweep"] == 60.0
     assert set(by_task) <= set(app.tasks), "every scheduled task is registered"
+
+
+def test_expired_sessions_leave_the_database_every_night(nagano, client, travel):
+    from django.contrib.sessions.models import Session
+
+    client.post("/book/", {"procedure": "erase"})  # an unfinished flow, in a session
+    assert Session.objects.count() == 1
+    travel(2026, 12, 1, 9, 0)
+    assert tasks.sessions_purge() == 0  # not expired yet
+    Session.objects.update(expire_date=at_jst(date(2026, 11, 30), 9))
+    assert tasks.sessions_purge() == 1 and Session.objects.count() == 0
