@@ -27,10 +27,6 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def token_digest(token: str) -> str:
-    return digest(token)
-
-
 def secret_matches(stored_hash: str | None, secret: object) -> bool:
     """Constant-time comparison of a secret's hash with the stored one (none stored: same work, False)."""
     if not isinstance(secret, str) or not secret or len(secret) > SECRET_MAX_LENGTH:

@@ -39,11 +39,11 @@ from .events import event_record
 from .holds import hold_find
 from .models import Booking, Hold
 from .references import (
+    digest,
     new_reference,
     new_secret,
     reference_clean,
     secret_matches,
-    token_digest,
     token_for_hold,
 )
 
@@ -219,7 +219,7 @@ def booking_create(
             with transaction.atomic():
                 booking = Booking.objects.create(
                     reference=reference,
-                    token_hash=token_digest(token),
+                    token_hash=digest(token),
                     venue=venue,
                     procedure=procedure,
                     slot=run[0],

@@ -88,6 +88,18 @@ def seats_match_bookings() -> list[tuple]:
     return seat_mismatches()
 
 
+def book_erase(place, start, phone: str, now):
+    """A booking of `erase` for a person of that phone, through the services."""
+    return services.booking_create(
+        venue=place,
+        procedure=Procedure.objects.get(code="erase"),
+        start=start,
+        contact=contact_clean(name="利用者", phone=phone),
+        answers={},
+        now=now,
+    )
+
+
 def venue_with_slots(travel, *, window: tuple[str, str], counters: int):
     place = builders.venue(code="race-centre", procedures=("erase",), windows=(window,), counters=counters)
     now = travel(2026, 12, 1, 9, 0)
@@ -163,14 +175,7 @@ def test_200_holds_and_bookings_fill_20_two_seat_slots_exactly(travel):
                     holds.hold_create(venue=place, procedure=erase, start=slot.start, now=now)
                     outcomes.append("held")
                 else:
-                    services.booking_create(
-                        venue=place,
-                        procedure=erase,
-                        start=slot.start,
-                        contact=contact_clean(name="利用者", phone=f"090{thread:04d}{attempt:04d}"),
-                        answers={},
-                        now=now,
-                    )
+                    book_erase(place, slot.start, f"090{thread:04d}{attempt:04d}", now)
                     outcomes.append("booked")
             except SlotFull:
                 outcomes.append("full")
@@ -226,21 +231,13 @@ def test_200_bookings_by_20_threads_fill_20_two_seat_slots_exactly(travel):
     place, now = venue_with_slots(travel, window=("10:00", "13:20"), counters=2)
     slots = list(Slot.objects.filter(date=MONDAY).order_by("start"))
     assert len(slots) == 20
-    erase = Procedure.objects.get(code="erase")
 
     def booker(thread: int) -> list[str]:
         outcomes = []
         for attempt in range(10):
             slot = slots[(thread + attempt * 3) % 20]  # every slot gets 10 tries, in a different order
             try:
-                services.booking_create(
-                    venue=place,
-                    procedure=erase,
-                    start=slot.start,
-                    contact=contact_clean(name="利用者", phone=f"090{thread:04d}{attempt:04d}"),
-                    answers={},
-                    now=now,
-                )
+                book_erase(place, slot.start, f"090{thread:04d}{attempt:04d}", now)
                 outcomes.append("booked")
             except SlotFull:
                 outcomes.append("full")
