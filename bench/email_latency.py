@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from email import policy
 from pathlib import Path
 
@@ -62,6 +63,9 @@ def main() -> None:
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(mail_dir),
             "LOG_LEVEL": "WARNING",
+            # The bench process seals tokens that the worker unseals: one key, a real one.
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-" + uuid.uuid4().hex * 2,
+            "ALLOWED_HOSTS": "127.0.0.1",
         }
     )
     import django

@@ -541,6 +541,7 @@ def main() -> None:
         "DEBUG": "0",
         "ALLOWED_HOSTS": HOST,
         "SECRET_KEY": "bench-only-" + "x" * 40,
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # the bench sends no mail
         "LOG_LEVEL": "WARNING",
         # All clients come from 127.0.0.1: the fair-share limits would refuse the load itself.
         # Their cost stays in the measure (the limits are counted, at a rate no client reaches).

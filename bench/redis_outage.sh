@@ -10,6 +10,7 @@ PORT=6380
 export DATABASE_URL="sqlite:///$WORK/db.sqlite3" REDIS_URL="redis://127.0.0.1:$PORT/0"
 export EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend EMAIL_FILE_PATH="$WORK/mail"
 export CLOCK_NOW="2026-12-01T09:00:00+09:00"
+export SECRET_KEY="drill-only-$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" ALLOWED_HOSTS=127.0.0.1
 mkdir -p "$WORK/mail"
 cleanup() { kill "${WORKER:-}" "${BEAT:-}" 2>/dev/null || true; redis-cli -p $PORT shutdown nosave >/dev/null 2>&1 || true; }
 trap cleanup EXIT

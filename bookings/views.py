@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from scheduler import clock, parsing, throttling
+from scheduler import challenge, clock, parsing, throttling
 from scheduler.errors import (
     Busy,
     DomainError,
@@ -479,6 +479,24 @@ def book_venue(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _challenge_gate(request: HttpRequest, *, back: str) -> HttpResponse | None:
+    """Past the soft limit of holds, this address proves some work before the seat is held (the
+    chosen time is carried through the check page); below it, nothing is asked. Every hold asked
+    for counts."""
+    if challenge.needed(request):
+        problem = challenge.check(request.POST.get(challenge.FIELD))
+        if problem is not None:
+            context = {
+                "action": request.path,
+                "start": request.POST.get("start", ""),
+                "failed": problem == challenge.FAILED,
+                "back": back,
+            }
+            return render(request, "bookings/challenge.html", context, status=403)
+    challenge.count(request)
+    return None
+
+
 @private_page
 @require_http_methods(["GET", "POST"])
 @fair_share("hold")
@@ -497,6 +515,8 @@ def book_date(request: HttpRequest) -> HttpResponse:
         form = StartForm(request.POST)
         if not form.is_valid():
             problem, status = "invalid", 400
+        elif (asked := _challenge_gate(request, back=reverse("web:book-date"))) is not None:
+            return asked
         else:
             wanted = form.cleaned_data["start"]
             try:

@@ -6,11 +6,27 @@ Processes: `celery -A scheduler worker -l info` and `celery -A scheduler beat -l
 """
 
 import os
+import sys
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler.settings")
 
 app = Celery("scheduler")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_unsafe_start(**_kwargs) -> None:
+    """Celery logs and swallows an exception from a signal handler: the refusal exits instead."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from scheduler.startup import refuse_unsafe_start
+
+    try:
+        refuse_unsafe_start("The Celery worker or beat")
+    except ImproperlyConfigured as refusal:
+        print(refusal, file=sys.stderr)
+        raise SystemExit(78) from refusal  # EX_CONFIG

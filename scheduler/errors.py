@@ -119,6 +119,18 @@ class CapacityBelowTaken(DomainError):
     default_detail = "Some slots already hold more bookings than the new number of seats."
 
 
+class ChallengeRequired(DomainError):
+    code = "challenge_required"
+    status = 403
+    default_detail = "Solve a proof-of-work challenge (GET /api/v1/challenge/) and send it as X-Altcha."
+
+
+class ChallengeFailed(DomainError):
+    code = "challenge_failed"
+    status = 403
+    default_detail = "The proof of work is wrong, expired or already used; solve a new challenge."
+
+
 class Busy(DomainError):
     code = "busy"
     status = 503

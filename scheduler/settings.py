@@ -258,6 +258,18 @@ def _throttle_rates() -> dict:
 
 THROTTLE_RATES = _throttle_rates()
 
+# Proof of work (ALTCHA, served by the app itself). The pages ask for it from an address that has
+# asked for more holds this hour than the soft limit (`off`: never); the API on every hold, and on
+# every booking without a hold, when API_CHALLENGE=1 (off by default: partner clients of the 1.1
+# contract know nothing of it). Work per challenge: PBKDF2 of COST iterations, on average
+# MAX_COUNTER / 2 times (about a second on a recent phone, see README "Fair shares").
+_soft_limit = os.environ.get("CHALLENGE_SOFT_LIMIT", "3").strip().lower()
+CHALLENGE_SOFT_LIMIT = None if _soft_limit in ("", "off", "none") else int(_soft_limit)
+CHALLENGE_COST = int(os.environ.get("CHALLENGE_COST", "5000"))
+CHALLENGE_MAX_COUNTER = int(os.environ.get("CHALLENGE_MAX_COUNTER", "2000"))
+CHALLENGE_SECONDS = int(os.environ.get("CHALLENGE_SECONDS", "600"))  # a challenge expires after
+API_CHALLENGE = env_bool("API_CHALLENGE", False)
+
 REST_FRAMEWORK = {
     "NUM_PROXIES": TRUSTED_PROXIES,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from bookings import api as bookings_api
 from venues import api as venues_api
 
+from .api import ChallengeApi
 from .error_views import api_not_found
 
 
@@ -25,6 +26,7 @@ api_v1 = [
     path(
         "venues/<str:venue>/availability/", bookings_api.AvailabilityApi.as_view(), name="venue-availability"
     ),
+    path("challenge/", ChallengeApi.as_view(), name="challenge"),
     path("holds/", bookings_api.HoldApi.as_view(), name="hold-create"),
     path("holds/<str:hold>/", bookings_api.HoldDetailApi.as_view(), name="hold-detail"),
     path("bookings/", bookings_api.BookingCreateApi.as_view(), name="booking-create"),

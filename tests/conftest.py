@@ -37,6 +37,7 @@ def no_fair_share_limits(settings):
     from scheduler.rates import parse_rates
 
     settings.THROTTLE_RATES = parse_rates("off")
+    settings.CHALLENGE_SOFT_LIMIT = None  # the proof of work too (tests/test_challenge.py sets it)
 
 
 @pytest.fixture

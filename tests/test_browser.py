@@ -434,3 +434,20 @@ def test_rescheduling_asks_before_it_moves_and_only_this_date_button_moves_the_b
     expect(page.locator(".summary .when")).to_have_text("2026年12月15日（火）13:00–13:10")
     phone.shot("rescheduled")
     assert Booking.objects.get(reference=reference).start == at_jst(date(2026, 12, 15), 13, 0)
+
+
+def test_past_the_soft_limit_the_check_solves_itself_in_the_browser_and_the_chosen_seat_is_held(
+    phone, december, settings
+):
+    settings.CHALLENGE_SOFT_LIMIT = 0  # this browser's address is past it from the first hold
+    settings.CHALLENGE_COST, settings.CHALLENGE_MAX_COUNTER = 200, 100
+    page = phone.page
+    to_the_koban_times(phone)
+    with phone.answered_with(403):
+        page.get_by_role("button", name=re.compile(r"^9:00")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("操作の確認")
+    # The site's own widget fetches a challenge, its worker solves it, and the form goes on alone.
+    expect(page.get_by_role("heading", level=1)).to_have_text("連絡先を入力してください", timeout=30_000)
+    expect(page.locator(".hold-note")).to_have_text("選んだ時間の席を 9:10 まで確保しています。")
+    assert koban_slot(at_jst(MONDAY, 9, 0)).taken == 1
+    phone.shot("contact-after-check")

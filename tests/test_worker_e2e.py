@@ -70,6 +70,10 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
         "EMAIL_FILE_PATH": str(mail_dir),
         "CLOCK_NOW": NOW.isoformat(),
         "SITE_URL": settings.SITE_URL,
+        # The worker unseals tokens sealed here, with this process's (local, insecure) key, which a
+        # worker with DEBUG off refuses (tests/test_startup.py): DEBUG on for this local worker.
+        "DEBUG": "1",
+        "SECRET_KEY": settings.SECRET_KEY,
     }
     env.pop("EMAIL_URL", None)
     with open(log_path, "wb") as log:
