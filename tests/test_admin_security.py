@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from tests.admin_setup import PASSWORD, staff_user
+from venues.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +115,30 @@ def test_x_forwarded_proto_is_trusted_only_behind_a_configured_proxy(proxies, tr
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == trusted
+
+
+def test_guesses_spread_over_many_addresses_lock_the_user_name_too(clerk_account):
+    for index in range(settings.AXES_FAILURE_LIMIT):
+        guesser = Client(REMOTE_ADDR=f"198.51.100.{index + 1}")
+        assert log_in(guesser, "wrong-guess").status_code in (200, 429)
+    locked = log_in(Client(REMOTE_ADDR="203.0.113.9"), PASSWORD)  # a new address, the right password
+    assert locked.status_code == 429
+
+
+def test_an_administrator_sees_the_lock_on_the_staff_list_and_lifts_it(clerk_account):
+    for index in range(settings.AXES_FAILURE_LIMIT):
+        log_in(Client(REMOTE_ADDR=f"198.51.100.{index + 1}"), "wrong-guess")
+    admin = Client()
+    admin.force_login(staff_user("pref-admin", admin=True))
+    listing = admin.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert f"停止中（{settings.AXES_FAILURE_LIMIT}回失敗）" in listing
+    assert "選んだ職員のログイン停止を解除する" in listing
+
+    lifted = admin.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "unlock_logins", "_selected_action": [clerk_account.pk]},
+        follow=True,
+    )
+    assert "ログイン停止を解除しました：clerk" in lifted.content.decode()
+    assert AuditEntry.objects.filter(object_type="staff", object_id="clerk", action="login_unlock").exists()
+    assert log_in(Client(REMOTE_ADDR="203.0.113.9"), PASSWORD).status_code == 302  # can log in again

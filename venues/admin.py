@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from scheduler import clock
 from scheduler.errors import CapacityBelowTaken, DomainError, InvalidInput
 
-from . import planning
+from . import planning, staff
 from . import services as venue_services
 from .models import AuditEntry, Closure, Procedure, ReceptionWindow, StaffMembership, Venue
 from .scoping import has_any_venue, is_prefecture_admin, scope, venues_for
@@ -452,14 +452,40 @@ class StaffUserAdmin(UserAdmin):
     """Staff accounts: groups (会場職員 / 県管理者) and venues on one page."""
 
     inlines = [StaffMembershipInline]
-    list_display = ["username", "last_name", "first_name", "is_staff", "is_active", "roles"]
+    list_display = ["username", "last_name", "first_name", "is_staff", "is_active", "roles", "login_lock"]
+    actions = ["unlock_logins"]
 
     @admin.display(description=_("役割"))
     def roles(self, user: User) -> str:
         return "、".join(group.name for group in user.groups.all())
 
+    @admin.display(description=_("ログイン"))
+    def login_lock(self, user: User) -> str:
+        failures = getattr(user, "login_failures", None) or 0
+        if staff.is_locked(failures):
+            text = _("停止中（%(n)d回失敗）") % {"n": failures}
+            return format_html('<strong class="locked">{}</strong>', text)
+        return _("%(n)d回失敗") % {"n": failures} if failures else "—"
+
+    @admin.action(description=_("選んだ職員のログイン停止を解除する"), permissions=["unlock"])
+    def unlock_logins(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        cleared = [
+            user.username
+            for user in queryset
+            if staff.login_unlock(username=user.username, actor=request.user)
+        ]
+        if cleared:
+            names = "、".join(cleared)
+            self.message_user(request, _("ログイン停止を解除しました：%(names)s") % {"names": names})
+        else:
+            self.message_user(request, _("停止中の職員はいませんでした。"), messages.WARNING)
+
+    def has_unlock_permission(self, request: HttpRequest) -> bool:
+        return is_prefecture_admin(request.user)
+
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).prefetch_related("groups")
+        queryset = staff.with_login_failures(super().get_queryset(request))
+        queryset = queryset.prefetch_related("groups")
         return queryset if request.user.is_superuser else queryset.filter(is_superuser=False)
 
     def get_fieldsets(self, request, obj=None):
