@@ -90,7 +90,7 @@ class _SoftLimit(ScopeThrottle):
     def current(self, request: Any) -> int:
         _, duration = self.parse_rate(self.get_rate())
         window = int(time.time() // duration)
-        return int(cache.get(f"{self.get_cache_key(request, None)}:{window}") or 0)
+        return int(cache.get(f"{self.get_cache_key(request, None)}:{duration}:{window}") or 0)
 
 
 def needed(request: Any) -> bool:

@@ -6,7 +6,8 @@ SCOPES = ("hold", "booking", "lookup", "manage")
 
 
 def parse_rates(text: str) -> dict[str, str | None]:
-    """`hold=30/hour,booking=10/hour` → {scope: rate}; `off` (or empty) → every scope unlimited."""
+    """`hold=30/hour,booking=10/hour+30/day` → {scope: rate}; `off` (or empty) → every scope
+    unlimited. A rate with `+` counts in each of its windows, and a request must fit in all."""
     rates: dict[str, str | None] = dict.fromkeys(SCOPES)
     if text.strip().lower() in ("", "off", "none", "0"):
         return rates
@@ -17,8 +18,9 @@ def parse_rates(text: str) -> dict[str, str | None]:
         scope, rate = scope.strip(), rate.strip()
         if scope not in SCOPES or not rate:
             raise ValueError(f"THROTTLE_RATES: unknown scope or empty rate in {part!r}")
-        number, _, period = rate.partition("/")
-        if not number.isdigit() or period[:1] not in ("s", "m", "h", "d"):
-            raise ValueError(f"THROTTLE_RATES: a rate is N/second|minute|hour|day, not {rate!r}")
+        for one in rate.split("+"):  # several windows: `10/hour+30/day`
+            number, _, period = one.strip().partition("/")
+            if not number.isdigit() or period[:1] not in ("s", "m", "h", "d"):
+                raise ValueError(f"THROTTLE_RATES: a rate is N/second|minute|hour|day, not {one!r}")
         rates[scope] = rate
     return rates

@@ -3,12 +3,14 @@
 DRF's throttle interface (`allow_request`, `wait`, `get_ident` behind `NUM_PROXIES`), counted
 in fixed windows with an atomic increment in the shared cache (Redis when configured), so that
 concurrent requests from one address cannot slip past the limit and every web node counts alike.
-Rates come from THROTTLE_RATES (settings), e.g. `hold=30/hour,booking=10/hour`; `off` disables.
+Rates come from THROTTLE_RATES (settings), e.g. `hold=30/hour,booking=10/hour+30/day`; `off`
+disables.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from typing import Any
@@ -29,6 +31,9 @@ class ScopeThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
         return settings.THROTTLE_RATES.get(self.scope)
 
+    def get_ident(self, request: Any) -> str:
+        return client_network(str(super().get_ident(request) or ""))
+
     def get_cache_key(self, request: Any, view: Any) -> str:
         ident = hashlib.sha256(str(self.get_ident(request)).encode()).hexdigest()[:32]
         return f"throttle:{self.scope}:{ident}"
@@ -38,21 +43,43 @@ class ScopeThrottle(SimpleRateThrottle):
         rate = self.get_rate() if self.scope else None
         if rate is None:
             return True
-        allowed, duration = self.parse_rate(rate)
         now = time.time()
+        key = self.get_cache_key(request, view)
+        waits = [self._count(key, one.strip(), now) for one in rate.split("+")]
+        refused = [wait for wait in waits if wait is not None]
+        self.retry_after = max(refused, default=1)
+        return not refused
+
+    def _count(self, key: str, rate: str, now: float) -> int | None:
+        """One more in this rate's fixed window; the seconds to its end when that is too many."""
+        allowed, duration = self.parse_rate(rate)
         window = int(now // duration)
-        key = f"{self.get_cache_key(request, view)}:{window}"
+        key = f"{key}:{duration}:{window}"
         cache.add(key, 0, timeout=duration + 1)
         try:
             count = cache.incr(key)
         except ValueError:  # expired between add and incr
             cache.set(key, 1, timeout=duration + 1)
             count = 1
-        self.retry_after = max(1, math.ceil((window + 1) * duration - now))
-        return count <= allowed
+        return None if count <= allowed else max(1, math.ceil((window + 1) * duration - now))
 
     def wait(self) -> float:
         return getattr(self, "retry_after", 1)
+
+
+def client_network(address: str) -> str:
+    """The unit a limit counts: an IPv4 address, or an IPv6 address's network prefix (/64 by
+    default, THROTTLE_IPV6_PREFIX), since one line or device is given a whole /64 and could
+    otherwise change address at every request."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{settings.THROTTLE_IPV6_PREFIX}", strict=False))
+    return str(ip)
 
 
 def refused(scope: str, request: Any) -> int | None:

@@ -30,7 +30,7 @@ def centre(db, travel):
 
 def fresh_address() -> str:
     """An address no other test (or earlier run) has counted against."""
-    return f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+    return f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::1"  # its own /64
 
 
 @pytest.fixture
@@ -131,6 +131,33 @@ def test_the_pages_answer_a_friendly_page_past_the_limit(centre, limits):
     assert client.get("/book/date/").status_code == 200  # looking is never limited
 
 
+def test_a_scope_with_an_hour_and_a_day_window_refuses_past_either(centre, limits, monkeypatch):
+    limits("hold=2/hour+3/day")
+    api = APIClient(REMOTE_ADDR=fresh_address())
+    now = [1_800_000_000.0 - 1_800_000_000.0 % 86_400 + 3600]  # 01:00 UTC: the day has hours left
+    monkeypatch.setattr(throttling.time, "time", lambda: now[0])
+    hold = lambda minute: api.post("/api/v1/holds/", seat(minute), format="json")  # noqa: E731
+    assert [hold(m).status_code for m in (0, 10, 20)] == [201, 201, 429]  # the hour's two
+    now[0] += 3600
+    assert hold(30).status_code == 429  # a new hour, but the day's three are used (one refused too)
+    assert 3600 < int(hold(40)["Retry-After"]) <= 86_400
+
+
+def test_an_ipv6_client_is_counted_by_its_network_not_its_changing_address(centre, limits):
+    limits("hold=2/hour")
+    network = fresh_address().removesuffix("::1")
+    statuses = [
+        APIClient(REMOTE_ADDR=f"{network}:{index:x}:{index:x}:0:{index:x}").post(
+            "/api/v1/holds/", seat(10 * index), format="json"
+        ).status_code
+        for index in range(1, 4)
+    ]
+    assert statuses == [201, 201, 429]
+    assert throttling.client_network("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert throttling.client_network("::ffff:192.0.2.7") == "192.0.2.7"
+    assert throttling.client_network("192.0.2.7") == "192.0.2.7"
+
+
 def test_one_person_holds_at_most_three_active_bookings_across_procedures(centre, settings):
     api = APIClient()
     same_phone = {"name": "住民", "phone": "0901234567", "email": "", "answers": ANSWERS}
@@ -180,6 +207,7 @@ def test_one_person_holds_at_most_three_active_bookings_across_procedures(centre
 
 def test_throttle_rates_are_read_from_one_setting():
     assert parse_rates("hold=20/hour,booking=10/hour")["booking"] == "10/hour"
+    assert parse_rates("booking=10/hour+30/day")["booking"] == "10/hour+30/day"
     assert parse_rates("off") == dict.fromkeys(("hold", "booking", "lookup", "manage"))
     with pytest.raises(ValueError):
         parse_rates("bookings=10/hour")
