@@ -33,6 +33,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from scheduler import clock
+from scheduler.mail import send_error_text
 from scheduler.sealing import seal, unseal
 
 from . import links
@@ -237,6 +238,8 @@ def build_message(notification: Notification) -> EmailMultiAlternatives:
         headers={"Auto-Submitted": "auto-generated"},
     )
     message.attach_alternative(html, "text/html")
+    # Not sent: tells a backend that only shows the message (scheduler.mail) what to leave out.
+    message.personal_data = tuple(v for v in (booking.name, booking.phone, notification.to_address) if v)
     if notification.kind in (Kind.CONFIRMED, Kind.RESCHEDULED) and booking.status == Booking.Status.CONFIRMED:
         message.attach(f"booking-{booking.reference}.ics", booking_ics(booking), "text/calendar")
     return message
@@ -262,7 +265,8 @@ def deliver(*, notification_id: int, now: datetime) -> Outcome:
     try:
         build_message(notification).send()
     except Exception as error:  # smtplib.SMTPException, OSError, timeouts…
-        detail = f"{type(error).__name__}: {error}"[:500]
+        # The class and the SMTP codes, never the recipient: this goes to the log and to admin.
+        detail = send_error_text(error)[:500]
         if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
             logger.error(
                 "notification %s failed for good after %d attempts: %s",

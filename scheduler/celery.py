@@ -5,6 +5,7 @@ Configured from Django settings (CELERY_*), including the periodic schedule
 Processes: `celery -A scheduler worker -l info` and `celery -A scheduler beat -l info`.
 """
 
+import logging.config
 import os
 import sys
 
@@ -15,6 +16,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler.settings")
 app = Celery("scheduler")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def _logging_as_the_web(**_kwargs) -> None:
+    """The worker and beat log as the web does (settings.LOGGING: JSON lines or text, the level of
+    LOG_LEVEL, every handler redacting) instead of through Celery's own handlers, which carry no
+    filter; `-l/--loglevel` is then ignored."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @signals.worker_init.connect

@@ -57,7 +57,9 @@ class ServiceUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, DataError):  # a value the database cannot store (a NUL byte…)
-            logger.warning("refused by the database: %s", exception)
+            # The class and the SQLSTATE only: the database's text may quote the value refused.
+            sqlstate = getattr(exception.__cause__, "sqlstate", None) or "-"
+            logger.warning("refused by the database: %s (SQLSTATE %s)", type(exception).__name__, sqlstate)
             if is_api(request):
                 return JsonResponse(
                     {"code": "bad_request", "detail": "The request cannot be read."}, status=400

@@ -140,7 +140,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Locked per user name and address, and per user name across addresses: guesses spread over
+# many addresses stop too. An administrator sees the lock (スタッフ, ログイン停止) and may lift it.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 3600)))
@@ -193,7 +195,7 @@ EMAIL_URL = os.environ.get("EMAIL_URL", "")
 if EMAIL_URL:
     vars().update(dj_email_url.parse(EMAIL_URL))
 else:
-    EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "scheduler.mail.ConsoleEmailBackend")
     if os.environ.get("EMAIL_FILE_PATH"):  # for the filebased backend (end-to-end tests, demos)
         EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
 # A hung mail server must not hold a worker (or an eager request) for ever.
@@ -243,8 +245,9 @@ CELERY_BEAT_SCHEDULE = {
 # Many residents share one mobile carrier's address: the limits allow a family or a small office
 # behind one address, and stop one address from taking more than a handful of seats an hour.
 THROTTLE_RATES_TEXT = os.environ.get(
-    "THROTTLE_RATES", "hold=30/hour,booking=10/hour,lookup=30/hour,manage=60/hour"
+    "THROTTLE_RATES", "hold=30/hour+100/day,booking=10/hour+30/day,lookup=30/hour,manage=60/hour"
 )
+THROTTLE_IPV6_PREFIX = int(os.environ.get("THROTTLE_IPV6_PREFIX", "64"))  # an IPv6 client is its /64
 LOOKUP_FAILURES_PER_ADDRESS = int(os.environ.get("LOOKUP_FAILURES_PER_ADDRESS", "10"))  # in 15 minutes
 LOOKUP_FAILURES_PER_REFERENCE = int(os.environ.get("LOOKUP_FAILURES_PER_REFERENCE", "100"))  # in a day
 PERSON_ACTIVE_BOOKINGS_MAX = int(os.environ.get("PERSON_ACTIVE_BOOKINGS_MAX", "3"))  # per phone, per email
@@ -262,7 +265,8 @@ THROTTLE_RATES = _throttle_rates()
 # asked for more holds this hour than the soft limit (`off`: never); the API on every hold, and on
 # every booking without a hold, when API_CHALLENGE=1 (off by default: partner clients of the 1.1
 # contract know nothing of it). Work per challenge: PBKDF2 of COST iterations, on average
-# MAX_COUNTER / 2 times (about a second on a recent phone, see README "Fair shares").
+# MAX_COUNTER / 2 times (1.0–2.0 s from tap to the next page in headless Chromium on this 2-core
+# machine, 1.0 s of one core in Python: bench/hoard.py; an older phone takes a few seconds).
 _soft_limit = os.environ.get("CHALLENGE_SOFT_LIMIT", "3").strip().lower()
 CHALLENGE_SOFT_LIMIT = None if _soft_limit in ("", "off", "none") else int(_soft_limit)
 CHALLENGE_COST = int(os.environ.get("CHALLENGE_COST", "5000"))
@@ -303,10 +307,39 @@ NOTIFICATION_STALE_SECONDS = int(os.environ.get("NOTIFICATION_STALE_SECONDS", "6
 NOTIFICATION_SWEEP_SECONDS = float(os.environ.get("NOTIFICATION_SWEEP_SECONDS", "50"))
 NO_SHOW_GRACE_MINUTES = int(os.environ.get("NO_SHOW_GRACE_MINUTES", "30"))  # after the last slot ends
 
+# Logs: JSON lines (LOG_FORMAT=json, the default unless DEBUG=1) or readable text (LOG_FORMAT=text,
+# the default with DEBUG=1), on stderr. Every handler carries the redacting filter
+# (scheduler.logs): no token, e-mail address or phone number gets through, and the access logs
+# lose their query strings. Django's own handlers (console, mail_admins) and the servers' access
+# loggers are replaced by the one handler of the root; the Celery worker and beat use this
+# configuration too (scheduler/celery.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or ("text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise RuntimeError(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "scheduler.logs.RedactingFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "{levelname}{name}{message}",
+            "style": "{",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+            "json_ensure_ascii": False,
+        },
+        "text": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Through the root's handler; their level follows LOG_LEVEL.
+        "django": {"handlers": [], "level": "NOTSET", "propagate": True},
+        "django.server": {"handlers": [], "level": "NOTSET", "propagate": True},
+        "gunicorn.access": {"handlers": [], "level": "NOTSET", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},  # SQL with its parameters: never below WARNING
+    },
 }

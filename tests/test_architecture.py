@@ -4,6 +4,7 @@ and the web, API, admin and tasks call services and selectors, never each other.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -91,8 +92,15 @@ def test_a_web_process_knows_the_tasks_it_enqueues_by_name():
         "import scheduler.wsgi; from celery import current_app; "
         "print(current_app.tasks['bookings.notification_send'].name)"
     )
+    env = {**os.environ, "DEBUG": "1"}  # the laptop defaults: with DEBUG off wsgi.py refuses them
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "bookings.notification_send"

@@ -302,6 +302,7 @@ def test_on_sqlite_the_embedded_threaded_server_never_double_books(tmp_path):
         "CLOCK_NOW": "2026-12-01T09:00:00+09:00",
         "REDIS_URL": "",
         "DJANGO_SETTINGS_MODULE": "scheduler.settings",
+        "DEBUG": "1",  # the embedded default, as `make run` serves it
     }
     done = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "sqlite_race_scenario.py")],
