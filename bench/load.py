@@ -416,6 +416,48 @@ class Gunicorn:
             self.process.kill()
 
 
+class OutboxListener:
+    """`manage.py outbox_listen` (OUTBOX_WAKE=notify, the PostgreSQL default): sends each
+    confirmation as its booking commits, into the in-memory backend, on the real clock (so that
+    `sent_at - created_at` is the delay a resident sees)."""
+
+    def __init__(self, env: dict) -> None:
+        self.process = None
+        if env.get("OUTBOX_WAKE", "notify") != "notify":
+            return
+        listener_env = {key: value for key, value in env.items() if key != "CLOCK_NOW"}
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "outbox_listen"],
+            env=listener_env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def email_delays(url: str) -> dict:
+    """Seconds from the outbox row's commit to its message sent, over the run's confirmations."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM sent_at - created_at), state FROM bookings_notification"
+        ).fetchall()
+    delays = sorted(float(delay) for delay, state in rows if state == "sent" and delay is not None)
+    return {
+        "rows": len(rows),
+        "sent": len(delays),
+        "p50_s": round(percentile(delays, 50), 3) if delays else None,
+        "p95_s": round(percentile(delays, 95), 3) if delays else None,
+        "max_s": round(delays[-1], 3) if delays else None,
+    }
+
+
 SEAT_HOLDING = ("confirmed", "checked_in", "in_service", "done", "no_show")  # bookings.seats.SEAT_HOLDING
 
 # Per slot, the seats its counter must show: the bookings holding a seat and the live holds, each
@@ -660,6 +702,7 @@ def main() -> None:
         print(f"{name} …", flush=True)
         groups = {
             "server": _children(server.process.pid),
+            "outbox": [outbox.process.pid] if outbox.process else [],
             "postgres": _processes("postgres"),
             "redis": _processes("redis-server"),
             "load_generator": [os.getpid()],
@@ -679,6 +722,7 @@ def main() -> None:
 
     closed = {"clients": args.clients, "max_requests": args.requests, "max_seconds": args.seconds}
     app = Gunicorn("scheduler.wsgi:application", env, args)
+    outbox = OutboxListener(env)
     try:
         app.wait_ready("/api/v1/procedures/")
         warm_up(app.base, availability)
@@ -720,8 +764,10 @@ def main() -> None:
         # After the rush, so that (a) to (c) run as in the rounds before holds existed.
         warm_up(app.base, hold_then_book("2"), steps=PAIR)
         run("hold_then_book", "(e) hold then book", app, hold_then_book("3"), steps=PAIR, **closed)
+        time.sleep(3)  # the last confirmations go out
     finally:
         app.stop()
+        outbox.stop()
 
     bare_server = Gunicorn("bare_app:application", env, args, chdir=ROOT / "bench")
     try:
@@ -732,6 +778,7 @@ def main() -> None:
         bare_server.stop()
 
     checks = integrity(args.database_url)
+    emails = email_delays(args.database_url)
     speed = python_speed_us()
     if args.redis_url:  # the confirmation tasks queued by the run: no worker is there to send them
         redis.Redis.from_url(args.redis_url).flushdb()
@@ -755,6 +802,7 @@ def main() -> None:
         "hold_then_book_created": paired.statuses.get("book 201", 0),
         "hold_then_book_share_of_booking": round(paired.rps / full.rps, 3) if full.rps else None,
         "integrity": checks,
+        "email_delays": emails,
         "goals": {
             "booking >= 50% of bare view": bool(ceiling.rps) and full.rps / ceiling.rps >= 0.5,
             "booking p99 < 100 ms (32 clients, closed loop)": full.percentile(99) < 100,
@@ -790,14 +838,23 @@ def main() -> None:
                 f"{t['p50_ms']:>8.1f} {t['p95_ms']:>8.1f} {t['p99_ms']:>8.1f}  {t['statuses']}"
             )
     print()
-    print(f"CPU ms per request       {'server':>8} {'postgres':>9} {'redis':>6} {'client':>7}  (e: per pair)")
+    print(
+        f"CPU ms per request       {'server':>8} {'postgres':>9} {'redis':>6} {'outbox':>7} {'client':>7}"
+        "  (e: per pair)"
+    )
     for phase in phases.values():
         c = phase.cpu_ms
         if c:
             print(
                 f"{phase.name[:24]:<24} {c['server']:>8.2f} {c['postgres']:>9.2f} {c['redis']:>6.2f} "
-                f"{c['load_generator']:>7.2f}"
+                f"{c.get('outbox', 0):>7.2f} {c['load_generator']:>7.2f}"
             )
+    booked, bare_cpu = phases["booking"].cpu_ms, phases["bare"].cpu_ms
+    if booked and bare_cpu:
+        total = (booked["server"] + booked["postgres"]) / max(0.01, bare_cpu["server"] + bare_cpu["postgres"])
+        pg = booked["postgres"] / max(0.01, bare_cpu["postgres"])
+        print(f"booking CPU / bare view's: server+postgres {total:.1f}x, postgres {pg:.1f}x")
+    print(f"confirmation e-mails (commit -> sent): {emails}")
     print(f"machine speed: sum(range(1000)) in {speed} µs (lower is faster)")
     print(f"full-stack booking / bare view: {report['booking_share_of_bare_view']:.0%}")
     if report["hold_then_book_share_of_booking"] is not None:

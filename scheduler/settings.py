@@ -306,6 +306,19 @@ NOTIFICATION_STALE_SECONDS = int(os.environ.get("NOTIFICATION_STALE_SECONDS", "6
 # One sweep sends batch after batch for at most this long (it runs every minute).
 NOTIFICATION_SWEEP_SECONDS = float(os.environ.get("NOTIFICATION_SWEEP_SECONDS", "50"))
 NO_SHOW_GRACE_MINUTES = int(os.environ.get("NO_SHOW_GRACE_MINUTES", "30"))  # after the last slot ends
+# How a new outbox row reaches a sender. `notify` (the default on PostgreSQL): a NOTIFY in the
+# booking's transaction wakes `manage.py outbox_listen`, which sends at once, so a booking costs
+# no broker round trip; `task`: a Celery task enqueued after commit (in-process when there is no
+# REDIS_URL, as on the embedded default). The sweep (beat, every minute) sends whatever is left.
+OUTBOX_WAKE = os.environ.get("OUTBOX_WAKE", "").strip().lower() or (
+    "notify" if DATABASES["default"]["ENGINE"].endswith("postgresql") else "task"
+)
+if OUTBOX_WAKE not in ("notify", "task"):
+    raise RuntimeError(f"OUTBOX_WAKE must be notify or task, not {OUTBOX_WAKE!r}")
+if OUTBOX_WAKE == "notify" and not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    raise RuntimeError("OUTBOX_WAKE=notify needs PostgreSQL (LISTEN/NOTIFY)")
+# outbox_listen: how long it waits for a NOTIFY before it looks for due rows anyway (retries).
+OUTBOX_LISTEN_IDLE_SECONDS = float(os.environ.get("OUTBOX_LISTEN_IDLE_SECONDS", "2"))
 
 # Logs: JSON lines (LOG_FORMAT=json, the default unless DEBUG=1) or readable text (LOG_FORMAT=text,
 # the default with DEBUG=1), on stderr. Every handler carries the redacting filter

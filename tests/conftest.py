@@ -24,6 +24,13 @@ def celery_eager(request):
 
 
 @pytest.fixture(autouse=True)
+def outbox_by_task(settings):
+    """Rows are sent in-process right after commit, on every database (the PostgreSQL default,
+    a NOTIFY for `outbox_listen`, is tested with a listener running: tests/test_outbox_listener.py)."""
+    settings.OUTBOX_WAKE = "task"
+
+
+@pytest.fixture(autouse=True)
 def fresh_availability_cache():
     """Each test starts with no cached availability (the database is new; the cache may be shared)."""
     from bookings import availability_cache

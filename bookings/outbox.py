@@ -1,0 +1,52 @@
+"""The outbox listener: sends new rows the moment their transaction commits (PostgreSQL).
+
+`notifications.wake` NOTIFYs inside the booking's transaction; this loop LISTENs on its own
+connection, and on every wake-up (or after OUTBOX_LISTEN_IDLE_SECONDS without one, for retries
+whose back-off is over) sends what is due through `notifications.sweep`, whose claims make
+several listeners (one per worker machine) safe side by side. When the database goes away it
+reconnects; a NOTIFY lost meanwhile is only a delay, since the next pass finds the row anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from scheduler import clock
+
+from . import notifications
+
+logger = logging.getLogger(__name__)
+
+
+def listen(
+    *,
+    stop: threading.Event | None = None,
+    progress: Callable[[dict[str, int]], None] | None = None,
+) -> None:
+    """Run until `stop` is set (or for ever)."""
+    stop = stop or threading.Event()
+    idle = settings.OUTBOX_LISTEN_IDLE_SECONDS
+    while not stop.is_set():
+        try:
+            connection.ensure_connection()
+            pg = connection.connection
+            pg.execute(f"LISTEN {notifications.CHANNEL}")
+            while not stop.is_set():
+                counts = notifications.sweep(now=clock.now(), seconds=settings.NOTIFICATION_SWEEP_SECONDS)
+                if counts and progress:
+                    progress(counts)
+                # Wake on the first NOTIFY (a burst's others are read with it), or after `idle`.
+                for _ in pg.notifies(timeout=idle, stop_after=1):
+                    pass
+        except (DatabaseError, psycopg.Error, OSError) as error:
+            logger.warning("outbox listener: database unavailable (%s); reconnecting", type(error).__name__)
+            with contextlib.suppress(Exception):  # the connection is gone already
+                connection.close()
+            stop.wait(1.0)
