@@ -16,9 +16,10 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from rest_framework.throttling import SimpleRateThrottle
 
+from .cache import RedisCache
 from .rates import SCOPES, parse_rates  # noqa: F401 - the scopes and their parser live there
 
 
@@ -44,27 +45,45 @@ class ScopeThrottle(SimpleRateThrottle):
         if rate is None:
             return True
         now = time.time()
-        key = self.get_cache_key(request, view)
-        waits = [self._count(key, one.strip(), now) for one in rate.split("+")]
-        refused = [wait for wait in waits if wait is not None]
+        base = self.get_cache_key(request, view)
+        windows = []  # (key, allowed, duration, window) for each rate of the scope
+        for one in rate.split("+"):
+            allowed, duration = self.parse_rate(one.strip())
+            window = int(now // duration)
+            windows.append((f"{base}:{duration}:{window}", allowed, duration, window))
+        counts = count_up([(key, duration + 1) for key, _, duration, _ in windows])
+        refused = [
+            max(1, math.ceil((window + 1) * duration - now))
+            for (_, allowed, duration, window), count in zip(windows, counts, strict=True)
+            if count > allowed
+        ]
         self.retry_after = max(refused, default=1)
         return not refused
 
-    def _count(self, key: str, rate: str, now: float) -> int | None:
-        """One more in this rate's fixed window; the seconds to its end when that is too many."""
-        allowed, duration = self.parse_rate(rate)
-        window = int(now // duration)
-        key = f"{key}:{duration}:{window}"
-        cache.add(key, 0, timeout=duration + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=duration + 1)
-            count = 1
-        return None if count <= allowed else max(1, math.ceil((window + 1) * duration - now))
-
     def wait(self) -> float:
         return getattr(self, "retry_after", 1)
+
+
+def count_up(keys: list[tuple[str, int]]) -> list[int]:
+    """Add one to each counter (created with its timeout in seconds); the new values. On Redis one
+    round trip for them all (INCR, then EXPIRE only where none is set); elsewhere add + incr."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        pipe = backend._cache.get_client(write=True).pipeline(transaction=False)
+        for key, timeout in keys:
+            name = backend.make_and_validate_key(key)
+            pipe.incr(name)
+            pipe.expire(name, timeout, nx=True)
+        return [int(value) for value in pipe.execute()[::2]]
+    counts = []
+    for key, timeout in keys:
+        cache.add(key, 0, timeout=timeout)
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=timeout)
+            counts.append(1)
+    return counts
 
 
 def client_network(address: str) -> str:
