@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -152,15 +152,13 @@ CHANNEL = "bookings_outbox"
 
 
 def wake(notification_id: int) -> None:
-    """Have the row sent once the transaction commits. With OUTBOX_WAKE=notify (PostgreSQL), a
-    NOTIFY inside the transaction (delivered at commit, dropped on rollback) wakes the outbox
-    listeners (`manage.py outbox_listen`): no broker round trip on the request's path. Otherwise a
-    task is enqueued after commit (run in-process on the embedded default)."""
-    if settings.OUTBOX_WAKE == "notify":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, ""])  # one payload: PostgreSQL folds repeats
-        return
-    transaction.on_commit(functools.partial(enqueue, notification_id), robust=True)
+    """Have the row sent once the transaction commits. With OUTBOX_WAKE=notify (PostgreSQL) there
+    is nothing to do here: the table's trigger (migration 0004) NOTIFYs `CHANNEL`, delivered at
+    commit and dropped on rollback, and the outbox listeners (`manage.py outbox_listen`) send at
+    once: no broker round trip, no extra statement on the request's path. Otherwise a task is
+    enqueued after commit (run in-process on the embedded default)."""
+    if settings.OUTBOX_WAKE != "notify":
+        transaction.on_commit(functools.partial(enqueue, notification_id), robust=True)
 
 
 def enqueue(notification_id: int, *, countdown: float | None = None) -> bool:

@@ -125,22 +125,22 @@ def test_three_listeners_send_every_row_exactly_once(centre, listeners):
     assert sent == sorted(f"p{i}@example.jp" for i in range(12)) and len(made) == 12
 
 
-def test_a_row_left_pending_is_sent_on_the_next_pass_without_a_notify(centre, listeners, settings):
-    settings.OUTBOX_LISTEN_IDLE_SECONDS = 0.2
-    settings.OUTBOX_WAKE = "task"  # written without a NOTIFY (as if the NOTIFY was lost)
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    from scheduler.celery import app
-
-    app.conf.task_always_eager = False
-    monkey = notifications.enqueue
-    notifications.enqueue = lambda *a, **k: False  # the broker is down
-    try:
-        book(centre)
-    finally:
-        notifications.enqueue = monkey
-    assert mail.outbox == []
+def test_rows_committed_while_no_listener_ran_are_sent_when_one_starts(centre, listeners):
+    book(centre)  # its NOTIFY reached nobody
+    assert mail.outbox == [] and Notification.objects.get().state == Notification.State.PENDING
     listeners(1)
     assert wait_for_mail(1) < 3.0
+
+
+def test_a_retry_whose_back_off_is_over_is_sent_on_an_idle_pass(centre, listeners, settings):
+    settings.OUTBOX_LISTEN_IDLE_SECONDS = 0.2
+    book(centre)
+    Notification.objects.update(next_attempt_at=at_jst(date(2026, 12, 1), 9, 5))  # due in 5 minutes
+    listeners(1)
+    time.sleep(0.6)
+    assert mail.outbox == []  # not yet due
+    settings.CLOCK_NOW = at_jst(date(2026, 12, 1), 9, 6).isoformat()
+    assert wait_for_mail(1) < 2.0  # no NOTIFY: the idle pass found it
 
 
 def test_outbox_listen_refuses_to_run_without_notify(settings):
