@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -13,14 +14,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scheduler import clock, parsing
-from scheduler.api import ErrorSerializer
+from scheduler import api_schema, challenge, clock, parsing
 from scheduler.errors import InvalidInput
 from scheduler.throttling import ScopeThrottle
 from venues.selectors import venue_and_procedure
 
 from . import holds, seats, services
 from .contact import contact_clean
+from .eligibility import QUESTIONS
 from .links import manage_url
 from .models import Booking
 
@@ -30,7 +31,7 @@ JSON = "application/json"
 class AvailableSlotSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
-    remaining = serializers.IntegerField()
+    remaining = serializers.IntegerField(min_value=0)
 
 
 class AvailableDaySerializer(serializers.Serializer):
@@ -50,12 +51,27 @@ class AvailabilityApi(APIView):
 
     @extend_schema(
         operation_id="venue_availability",
-        parameters=[
-            OpenApiParameter("procedure", str, required=True),
-            OpenApiParameter("from", str, description="YYYY-MM-DD, default today"),
-            OpenApiParameter("to", str, description="YYYY-MM-DD, default end of booking horizon"),
-        ],
-        responses={200: OutputSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+        description=(
+            "Bookable slots of a venue for a procedure, day by day (closed days absent, full slots with "
+            "remaining 0); at most 92 days per request."
+        ),
+        parameters=api_schema.parameters(
+            api_schema.VENUE_PATH,
+            api_schema.code_query("procedure", required=True, description="A procedure's code."),
+            api_schema.date_query("from", "today"),
+            api_schema.date_query("to", "the end of the booking horizon"),
+        ),
+        responses={
+            200: OutputSerializer,
+            **api_schema.errors(
+                {
+                    400: "unknown_procedure (or none given), procedure_not_offered; invalid_range: a date "
+                    "not YYYY-MM-DD in the years 2000 to 2200, `to` before `from`, or more than "
+                    f"{seats.AVAILABILITY_MAX_DAYS} days.",
+                    404: "unknown_venue: no public venue has that code.",
+                }
+            ),
+        },
     )
     def get(self, request: Request, venue: str) -> Response:
         params = request.query_params
@@ -74,14 +90,12 @@ class AvailabilityApi(APIView):
 NAMED = ("venue", "procedure", "start")
 CODE_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 TIME_PATTERN = parsing.MOMENT
-TOKEN_HEADER = OpenApiParameter(
-    "X-Booking-Token",
-    str,
-    location=OpenApiParameter.HEADER,
-    required=True,
-    description="The secret token returned once, when the booking was made.",
+TOKEN_HEADER = api_schema.TOKEN_HEADER
+INVALID = (
+    "invalid: a field is missing, of the wrong type or not valid, an unknown venue or procedure code "
+    "included (`fields` names each); malformed: the body is not JSON"
 )
-BOOKING_ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer, 429: ErrorSerializer}
+CHALLENGE = "challenge_required, challenge_failed: with API_CHALLENGE=1, the proof of work (X-Altcha)."
 
 
 class SafeJSONParser(JSONParser):
@@ -105,6 +119,7 @@ class TextField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(api_schema.CODE_SCHEMA)
 class CodeField(TextField):
     """A venue or procedure code, checked for its shape before it gets near the database."""
 
@@ -133,6 +148,48 @@ class JapanTimeField(serializers.DateTimeField):
 
     def to_representation(self, value):
         return clock.local(value).isoformat()
+
+
+@extend_schema_field(api_schema.MOMENT_SCHEMA)
+class JapanTimeInput(JapanTimeField):
+    """A time given by the client: the schema says what `parsing.moment_or_none` takes."""
+
+
+# The contact fields are checked by `contact_clean` (shared with the pages), the answers by the
+# eligibility rules: their schemas are said here, as those checks take them.
+@extend_schema_field({"type": "string", "pattern": api_schema.SECRET, "maxLength": 200})
+class HoldField(TextField):
+    pass
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 60, "pattern": "[^\\s]"})
+class NameField(TextField):
+    """1 to 60 characters once trimmed, any script, no control characters. Not `allow_blank` (so the
+    schema does not offer an empty name), yet an empty one reaches `contact_clean`, which says why."""
+
+    def run_validation(self, data=serializers.empty):
+        return "" if data == "" else super().run_validation(data)
+
+
+@extend_schema_field({"type": "string", "maxLength": 30})
+class PhoneField(TextField):
+    pass
+
+
+@extend_schema_field({"type": "string", "maxLength": 254})
+class EmailField(TextField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {key: {"type": "boolean"} for key in QUESTIONS},
+        "additionalProperties": True,
+    }
+)
+class AnswersField(serializers.DictField):
+    pass
 
 
 class BookingApi(APIView):
@@ -175,7 +232,7 @@ class BookingOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     phone = serializers.CharField(help_text="Digits only.")
     email = serializers.CharField()
-    language = serializers.CharField()
+    language = serializers.ChoiceField(choices=["ja", "en"])
 
 
 class BookingCreateApi(BookingApi):
@@ -186,19 +243,35 @@ class BookingCreateApi(BookingApi):
     class InputSerializer(serializers.Serializer):
         venue = CodeField(max_length=40, required=False, help_text="Required unless `hold` is given.")
         procedure = CodeField(max_length=40, required=False, help_text="Required unless `hold` is given.")
-        start = JapanTimeField(required=False, help_text="Required unless `hold` is given.")
-        hold = TextField(
+        start = JapanTimeInput(required=False, help_text="Required unless `hold` is given.")
+        hold = HoldField(
             required=False,
             max_length=200,
             help_text="A hold from POST /api/v1/holds/: books its seat (venue, procedure, start optional).",
         )
-        name = TextField(allow_blank=True, trim_whitespace=False)
-        phone = TextField(required=False, allow_blank=True, trim_whitespace=False, default="")
-        email = TextField(required=False, allow_blank=True, trim_whitespace=False, default="")
-        answers = serializers.DictField(
+        name = NameField(
+            trim_whitespace=False,
+            help_text="1 to 60 characters (once trimmed), any script, no control characters.",
+        )
+        phone = PhoneField(
+            required=False,
+            allow_blank=True,
+            trim_whitespace=False,
+            default="",
+            help_text="A Japanese number, 10 or 11 digits from 0; hyphens, spaces and full-width digits "
+            "are fine. May be empty when an email is given.",
+        )
+        email = EmailField(
+            required=False,
+            allow_blank=True,
+            trim_whitespace=False,
+            default="",
+            help_text="An email address; may be empty when a phone is given.",
+        )
+        answers = AnswersField(
             required=False,
             default=dict,
-            help_text="Yes/no answers; keys a procedure does not ask are left out.",
+            help_text="Yes/no answers; keys a procedure does not ask may be left out (and are ignored).",
         )
         language = serializers.ChoiceField(
             choices=["ja", "en"], required=False, help_text="Default: from Accept-Language, else ja."
@@ -234,7 +307,22 @@ class BookingCreateApi(BookingApi):
     @extend_schema(
         operation_id="booking_create",
         request=InputSerializer,
-        responses={201: OutputSerializer, **BOOKING_ERRORS},
+        parameters=api_schema.parameters(idempotent=True),
+        responses={
+            201: OutputSerializer,
+            **api_schema.errors(
+                {
+                    400: f"{INVALID}; no_such_slot, outside_booking_window, procedure_not_offered; "
+                    "ineligible (with `reasons`).",
+                    403: CHALLENGE,
+                    404: "not_found: the hold was booked already, by somebody else.",
+                    409: "slot_full, duplicate_booking, too_many_bookings",
+                },
+                body=True,
+                idempotent=True,
+                throttled=True,
+            ),
+        },
         description=(
             "Book one visit, at a start or on a hold's seat. 400: invalid (with fields), no_such_slot, "
             "outside_booking_window, ineligible (with reasons), procedure_not_offered. 409: slot_full, "
@@ -245,6 +333,8 @@ class BookingCreateApi(BookingApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if not data.get("hold"):  # a hold already cost one proof of work
+            challenge.api_check(request)
         created = services.booking_create(
             venue=data.get("venue"),
             procedure=data.get("procedure"),
@@ -261,13 +351,31 @@ class BookingCreateApi(BookingApi):
         return Response(self.OutputSerializer(booking).data, status=201)
 
 
+class BookingRequestSchema(OpenApiSerializerExtension):
+    """What the serializer's `validate` and `contact_clean` require besides each field: `venue`,
+    `procedure` and `start` unless a `hold` is given, and a phone or an e-mail address."""
+
+    target_class = BookingCreateApi.InputSerializer
+    REACH = [{"required": [key], "properties": {key: {"minLength": 1}}} for key in ("phone", "email")]
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        where = {"anyOf": [{"required": list(NAMED)}, {"required": ["hold"]}]}
+        return {**schema, "allOf": [where, {"anyOf": self.REACH}]}
+
+
 class BookingDetailApi(BookingApi):
     throttle_scope = "lookup"
 
     @extend_schema(
         operation_id="booking_get",
-        parameters=[TOKEN_HEADER],
-        responses={200: BookingOutputSerializer, 404: ErrorSerializer},
+        parameters=api_schema.parameters(api_schema.REFERENCE_PATH, TOKEN_HEADER),
+        responses={
+            200: BookingOutputSerializer,
+            **api_schema.errors(
+                {404: "not_found: unknown reference, or a wrong or missing token."}, throttled=True
+            ),
+        },
         description="Look up a booking. A wrong or missing token and an unknown reference are the same 404.",
     )
     def get(self, request: Request, reference: str) -> Response:
@@ -280,8 +388,19 @@ class BookingCancelApi(BookingApi):
     @extend_schema(
         operation_id="booking_cancel",
         request=None,
-        parameters=[TOKEN_HEADER],
-        responses={200: BookingOutputSerializer, **BOOKING_ERRORS},
+        parameters=api_schema.parameters(api_schema.REFERENCE_PATH, TOKEN_HEADER, idempotent=True),
+        responses={
+            200: BookingOutputSerializer,
+            **api_schema.errors(
+                {
+                    400: "outside_booking_window: the visit has started.",
+                    404: "not_found: unknown reference, or a wrong or missing token.",
+                    409: "not_active: cancelled already, or no longer active",
+                },
+                idempotent=True,
+                throttled=True,
+            ),
+        },
         description=(
             "Cancel until the visit starts; the seat is free again at once. 409 not_active when it is "
             "no longer active (e.g. cancelled already); 400 outside_booking_window once it has started."
@@ -299,13 +418,25 @@ class BookingRescheduleApi(BookingApi):
 
     @extend_schema_serializer(component_name="RescheduleRequest")
     class InputSerializer(serializers.Serializer):
-        start = JapanTimeField()
+        start = JapanTimeInput()
 
     @extend_schema(
         operation_id="booking_reschedule",
         request=InputSerializer,
-        parameters=[TOKEN_HEADER],
-        responses={200: BookingOutputSerializer, **BOOKING_ERRORS},
+        parameters=api_schema.parameters(api_schema.REFERENCE_PATH, TOKEN_HEADER, idempotent=True),
+        responses={
+            200: BookingOutputSerializer,
+            **api_schema.errors(
+                {
+                    400: f"{INVALID}; no_such_slot, outside_booking_window.",
+                    404: "not_found: unknown reference, or a wrong or missing token.",
+                    409: "slot_full, not_active",
+                },
+                body=True,
+                idempotent=True,
+                throttled=True,
+            ),
+        },
         description=(
             "Move to another start time at the same venue for the same procedure, atomically: the new "
             "seat is taken and the old one freed, or nothing changes. 409 slot_full / not_active; "
@@ -333,7 +464,7 @@ class HoldApi(BookingApi):
     class InputSerializer(serializers.Serializer):
         venue = CodeField(max_length=40)
         procedure = CodeField(max_length=40)
-        start = JapanTimeField()
+        start = JapanTimeInput()
 
         def validate(self, attrs: dict) -> dict:
             attrs["venue"], attrs["procedure"] = venue_and_procedure(attrs["venue"], attrs["procedure"])
@@ -358,7 +489,20 @@ class HoldApi(BookingApi):
     @extend_schema(
         operation_id="hold_create",
         request=InputSerializer,
-        responses={201: OutputSerializer, **BOOKING_ERRORS},
+        parameters=api_schema.parameters(idempotent=True),
+        responses={
+            201: OutputSerializer,
+            **api_schema.errors(
+                {
+                    400: f"{INVALID}; no_such_slot, outside_booking_window, procedure_not_offered.",
+                    403: CHALLENGE,
+                    409: "slot_full",
+                },
+                body=True,
+                idempotent=True,
+                throttled=True,
+            ),
+        },
         description=(
             "Keep a seat (or run of seats) while the booking form is filled in, until `expires_at`: "
             "it counts as taken at once. Errors as for a booking."
@@ -368,6 +512,7 @@ class HoldApi(BookingApi):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        challenge.api_check(request)
         held = holds.hold_create(
             venue=data["venue"], procedure=data["procedure"], start=data["start"], now=clock.now()
         )
@@ -381,7 +526,11 @@ class HoldDetailApi(BookingApi):
     @extend_schema(
         operation_id="hold_release",
         request=None,
-        responses={204: None, 404: ErrorSerializer},
+        parameters=api_schema.parameters(api_schema.HOLD_PATH),
+        responses={
+            204: None,
+            **api_schema.errors({404: "not_found: the hold is unknown, used or expired."}, throttled=True),
+        },
         description="Free the held seat at once. An unknown, used or expired hold is 404 not_found.",
     )
     def delete(self, request: Request, hold: str) -> Response:

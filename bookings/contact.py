@@ -23,8 +23,9 @@ class Contact:
 
 
 def normalize_phone(raw: str) -> str:
-    """Digits only; full-width digits (０-９) are accepted as typed on a Japanese phone."""
-    return re.sub(r"\D", "", unicodedata.normalize("NFKC", raw or ""))
+    """Digits 0-9 only; full-width digits (０-９) are accepted as typed on a Japanese phone (NFKC
+    makes them ASCII). Other scripts' digits (٣, ३) are not a Japanese number: `\\d` would keep them."""
+    return re.sub(r"[^0-9]", "", unicodedata.normalize("NFKC", raw or ""))
 
 
 def normalize_email(raw: str) -> str:
@@ -58,7 +59,7 @@ def contact_clean(
     clean_phone = normalize_phone(raw_phone)
     if raw_phone:
         if len(raw_phone) > 30 or not re.fullmatch(
-            r"[\d\s\-‐－ー()（）+＋]*", unicodedata.normalize("NFKC", raw_phone)
+            r"[0-9\s\-‐－ー()（）+＋]*", unicodedata.normalize("NFKC", raw_phone)
         ):
             errors["phone"] = ["Enter a Japanese phone number (digits, spaces and hyphens)."]
         elif not (10 <= len(clean_phone) <= 11 and clean_phone.startswith("0")):

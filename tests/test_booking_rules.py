@@ -167,7 +167,16 @@ def test_japanese_phone_numbers_are_kept_as_digits_full_width_digits_included(ra
 
 
 @pytest.mark.parametrize(
-    "raw", ["026-000-000", "090-1234-56789", "1260000000", "026-000-000a", "+81 26 000 0000", "0" * 31]
+    "raw",
+    [
+        "026-000-000",
+        "090-1234-56789",
+        "1260000000",
+        "026-000-000a",
+        "+81 26 000 0000",
+        "0" * 31,
+        "0٣٣٣٣٣٣٣٣٣",  # Arabic-Indic digits: `\d`, but not a Japanese number (they were kept as they were)
+    ],
 )
 def test_a_phone_number_that_is_not_japanese_or_not_10_to_11_digits_is_refused(raw):
     with pytest.raises(InvalidInput) as raised:

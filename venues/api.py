@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scheduler import clock
-from scheduler.api import ErrorSerializer
+from scheduler import api_schema, clock
 
 from . import selectors
 from .calendar import venue_calendar
+from .models import Venue
 
 CALENDAR_MAX_DAYS = 366
 
@@ -25,9 +25,13 @@ class ProcedureListApi(APIView):
         code = serializers.CharField()
         name = serializers.CharField()
         name_en = serializers.CharField()
-        duration_minutes = serializers.IntegerField()
+        duration_minutes = serializers.IntegerField(min_value=1, max_value=240)
 
-    @extend_schema(operation_id="procedures_list", responses={200: OutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="procedures_list",
+        parameters=api_schema.parameters(),
+        responses={200: OutputSerializer(many=True), **api_schema.errors({})},
+    )
     def get(self, request: Request) -> Response:
         from .models import Procedure
 
@@ -42,8 +46,8 @@ class VenueListApi(APIView):
         code = serializers.CharField()
         name = serializers.CharField()
         name_en = serializers.CharField()
-        kind = serializers.CharField()
-        area = serializers.CharField()
+        kind = serializers.ChoiceField(choices=Venue.Kind.choices)
+        area = serializers.ChoiceField(choices=Venue.Area.choices)
         address = serializers.CharField()
         phone = serializers.CharField()
         procedures = serializers.SerializerMethodField()
@@ -53,8 +57,15 @@ class VenueListApi(APIView):
 
     @extend_schema(
         operation_id="venues_list",
-        parameters=[OpenApiParameter("procedure", str, description="only venues that take this procedure")],
-        responses={200: OutputSerializer(many=True), 400: ErrorSerializer},
+        parameters=api_schema.parameters(
+            api_schema.code_query(
+                "procedure", required=False, description="only venues that take this procedure"
+            )
+        ),
+        responses={
+            200: OutputSerializer(many=True),
+            **api_schema.errors({400: "unknown_procedure: no procedure has that code (or it is empty)."}),
+        },
     )
     def get(self, request: Request) -> Response:
         code = request.query_params.get("procedure")
@@ -84,11 +95,21 @@ class VenueCalendarApi(APIView):
 
     @extend_schema(
         operation_id="venue_calendar",
-        parameters=[
-            OpenApiParameter("from", str, description="YYYY-MM-DD, default today"),
-            OpenApiParameter("to", str, description="YYYY-MM-DD, default end of booking horizon"),
-        ],
-        responses={200: OutputSerializer, 400: ErrorSerializer, 404: ErrorSerializer},
+        parameters=api_schema.parameters(
+            api_schema.VENUE_PATH,
+            api_schema.date_query("from", "today"),
+            api_schema.date_query("to", "the end of the booking horizon"),
+        ),
+        responses={
+            200: OutputSerializer,
+            **api_schema.errors(
+                {
+                    400: "invalid_range: a date not YYYY-MM-DD in the years 2000 to 2200, `to` before "
+                    f"`from`, or more than {CALENDAR_MAX_DAYS} days.",
+                    404: "unknown_venue: no public venue has that code.",
+                }
+            ),
+        },
     )
     def get(self, request: Request, venue: str) -> Response:
         place = selectors.venue_get(venue)
