@@ -307,7 +307,7 @@ class BookingCreateApi(BookingApi):
     @extend_schema(
         operation_id="booking_create",
         request=InputSerializer,
-        parameters=api_schema.parameters(idempotent=True),
+        parameters=api_schema.parameters(api_schema.CHALLENGE_HEADER, idempotent=True),
         responses={
             201: OutputSerializer,
             **api_schema.errors(
@@ -489,7 +489,7 @@ class HoldApi(BookingApi):
     @extend_schema(
         operation_id="hold_create",
         request=InputSerializer,
-        parameters=api_schema.parameters(idempotent=True),
+        parameters=api_schema.parameters(api_schema.CHALLENGE_HEADER, idempotent=True),
         responses={
             201: OutputSerializer,
             **api_schema.errors(

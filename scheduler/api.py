@@ -1,12 +1,6 @@
 """Pieces shared by the API views of both apps."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
-
-from . import challenge
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -14,21 +8,3 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
     reasons = serializers.ListField(child=serializers.CharField(), required=False)
-
-
-class ChallengeApi(APIView):
-    """A fresh proof-of-work challenge (ALTCHA v2), for the pages' widget and, with API_CHALLENGE=1,
-    for API clients: solve it and send the payload as `X-Altcha` with the next hold or booking."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
-
-    class OutputSerializer(serializers.Serializer):
-        parameters = serializers.DictField(help_text="algorithm, cost, nonce, salt, keyPrefix, expiresAt…")
-        signature = serializers.CharField()
-
-    @extend_schema(operation_id="challenge_create", responses={200: OutputSerializer}, tags=["challenge"])
-    def get(self, request: Request) -> Response:
-        response = Response(challenge.issue())
-        response["Cache-Control"] = "no-store"
-        return response

@@ -78,6 +78,16 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
         "same key is 422 idempotency_mismatch, a repeat while the first runs 409 idempotency_in_progress."
     ),
 )
+CHALLENGE_HEADER = OpenApiParameter(
+    "X-Altcha",
+    {"type": "string", "minLength": 1, "maxLength": 4096},
+    location=OpenApiParameter.HEADER,
+    description=(
+        "Only where the installation sets API_CHALLENGE=1: a solved proof of work (ALTCHA v2 payload, "
+        "base64) of a challenge from GET /api/v1/challenge/, each accepted once. Without it 403 "
+        "challenge_required; wrong, expired or used 403 challenge_failed."
+    ),
+)
 RETRY_AFTER = OpenApiParameter(
     "Retry-After",
     {"type": "integer", "minimum": 1},

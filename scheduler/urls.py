@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from bookings import api as bookings_api
 from venues import api as venues_api
 
-from .api import ChallengeApi
+from .challenge_api import ChallengeApi
 from .error_views import api_not_found
 
 
