@@ -13,6 +13,7 @@ from django.db.models.functions import Greatest
 from scheduler import clock
 from venues.calendar import DayStatus, overlaps_closure, venue_calendar
 from venues.models import ReceptionWindow, Venue
+from venues.selectors import slots_end
 
 from .models import Booking, Slot
 
@@ -133,7 +134,8 @@ def slots_generate(
     venues: Iterable[Venue] | None = None,
     progress: Callable[[int, int, GenerateReport], None] | None = None,
 ) -> list[GenerateReport]:
-    """Generate slots for every active venue, from today up to its horizon (or `days`)."""
+    """Generate slots for every active venue, from today up to the day after its horizon (that
+    day opens at the next 00:00 JST: `venues.selectors.slots_end`), or up to `days` ahead."""
     now = now or clock.now()
     today = clock.today(now)
     venue_list = list(
@@ -141,10 +143,8 @@ def slots_generate(
     )
     reports = []
     for index, venue in enumerate(venue_list, start=1):
-        horizon = days if days is not None else venue.horizon_days
-        report = slots_generate_for_venue(
-            venue=venue, first=today, last=today + timedelta(days=horizon), now=now
-        )
+        last = today + timedelta(days=days) if days is not None else slots_end(venue, today=today)
+        report = slots_generate_for_venue(venue=venue, first=today, last=last, now=now)
         reports.append(report)
         if progress:
             progress(index, len(venue_list), report)

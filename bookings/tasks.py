@@ -49,7 +49,9 @@ def reminders_send() -> int:
 
 @shared_task(name="bookings.slots_roll", ignore_result=True)
 def slots_roll() -> int:
-    """Every night: slots up to each venue's horizon (the same code as `generate_slots`)."""
+    """Every night: slots up to the day after each venue's horizon (the same code as
+    `generate_slots`), so that the day opening at the next 00:00 JST has all its slots by then;
+    the run of the night itself (00:15) only catches up one missed the night before."""
     reports = slots_generate(now=clock.now())
     return sum(report.created for report in reports)
 

@@ -77,8 +77,14 @@ def test_generating_twice_gives_the_same_rows(nagano):
 
 def test_slots_reach_the_horizon_and_not_beyond(nagano):
     slots_generate(now=NOW, venues=Venue.objects.filter(code="hokushin-centre"))
-    # 30 days from 1 December is 31 December; 29–31 December are year-end days.
+    # 30 days from 1 December is 31 December, and slots are made one day further (the day that
+    # opens at the next midnight); 29 December–3 January are year-end days.
     assert Slot.objects.order_by("-start").first().date == date(2026, 12, 28)
+
+
+def test_slots_reach_the_day_after_the_horizon_which_opens_at_the_next_midnight(nagano):
+    slots_generate(now=at_jst(date(2026, 12, 14), 0, 15), venues=Venue.objects.filter(code="hokushin-centre"))
+    assert Slot.objects.order_by("-start").first().date == date(2027, 1, 14)  # horizon 13 January
 
 
 def test_past_slots_are_neither_created_nor_touched():

@@ -116,10 +116,10 @@ def test_every_night_slots_roll_forward_one_day_and_a_second_run_changes_nothing
     def last_day():
         return Slot.objects.filter(venue=place).latest("start").date
 
-    travel(2027, 1, 5, 0, 15)
+    travel(2027, 1, 4, 0, 15)
     tasks.slots_roll()
-    assert last_day() == date(2027, 2, 4)  # 30 days ahead
-    travel(2027, 1, 6, 0, 15)
+    assert last_day() == date(2027, 2, 4)  # 31 days ahead: the day that opens at the next 00:00
+    travel(2027, 1, 5, 0, 15)
     assert tasks.slots_roll() == 12  # one more day: 6 + 6 slots
     assert last_day() == date(2027, 2, 5)
     rows = list(Slot.objects.order_by("pk").values_list("pk", "start", "capacity", "taken", "active"))

@@ -21,6 +21,7 @@ from scheduler.errors import CapacityBelowTaken, InvalidInput
 from scheduler.retry import retry_on_lock
 
 from .models import Closure, Procedure, ReceptionWindow, Venue
+from .selectors import slots_end
 from .services import audit_record, snapshot
 
 
@@ -82,9 +83,10 @@ def _validated(obj: ReceptionWindow | Closure) -> None:
 
 
 def _replan(venue: Venue, first: date, last: date, now: datetime) -> None:
-    """Bring the venue's future slots between `first` and `last` (within its horizon) up to date."""
+    """Bring the venue's future slots between `first` and `last` (as far as slots exist: the day
+    after the horizon, made before it opens) up to date."""
     today = clock.today(now)
-    first, last = max(first, today), min(last, today + timedelta(days=venue.horizon_days))
+    first, last = max(first, today), min(last, slots_end(venue, today=today))
     if first <= last:
         seat_planner().replan(venue=venue, first=first, last=last, now=now)
 
@@ -130,7 +132,7 @@ def window_save(
         if procedures is not None:
             window.procedures.set(procedures)
         today = clock.today(now)
-        _replan(window.venue, today, today + timedelta(days=window.venue.horizon_days), now)
+        _replan(window.venue, today, slots_end(window.venue, today=today), now)
         after = _window_snapshot(window, procedures)
         if before != after:
             audit_record(

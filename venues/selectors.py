@@ -75,7 +75,15 @@ def venue_list(*, procedure: Procedure | None = None) -> QuerySet[Venue]:
 
 
 def horizon_end(venue: Venue, *, today: date | None = None) -> date:
+    """The last day online booking takes today: a whole new day opens at each 00:00 JST."""
     return (today or clock.today()) + timedelta(days=venue.horizon_days)
+
+
+def slots_end(venue: Venue, *, today: date | None = None) -> date:
+    """The last day whose slots exist today: the day after the horizon, which opens at the next
+    00:00 JST. Its slots are made a day early (not bookable online yet: staff may book them), so
+    that every seat of it is there at the moment it opens, not when the nightly roll (00:15) runs."""
+    return horizon_end(venue, today=today) + timedelta(days=1)
 
 
 def parse_date(value: str | None, name: str) -> date | None:

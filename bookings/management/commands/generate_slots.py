@@ -4,11 +4,14 @@ from bookings.slots import slots_generate
 
 
 class Command(BaseCommand):
-    help = "Create bookable slots up to the booking horizon (or --days); idempotent, keeps booked seats."
+    help = (
+        "Create slots up to the day after the booking horizon, which opens at the next 00:00 JST "
+        "(or --days ahead); idempotent, keeps booked seats."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--days", type=int, default=None, help="days ahead (default: each venue's horizon)"
+            "--days", type=int, default=None, help="days ahead (default: each venue's horizon + 1)"
         )
 
     def handle(self, *args, days=None, **options) -> None:
