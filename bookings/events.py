@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from scheduler import metrics
 
 from .models import Booking, BookingEvent
 
@@ -27,3 +31,5 @@ def event_record(
         actor_kind="staff" if actor is not None else ("system" if note.startswith("system") else "resident"),
         note=note[:200],
     )
+    if not before:  # a new booking (every channel is created here): counted once it is committed
+        transaction.on_commit(functools.partial(metrics.booking_created, booking.channel), robust=True)

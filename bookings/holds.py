@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from scheduler import metrics
 from scheduler.errors import NoSuchSlot, NotFound, OutsideBookingWindow, ProcedureNotOffered
 from scheduler.retry import retry_on_lock
 from venues.models import Procedure, Venue
@@ -81,6 +82,7 @@ def hold_create(
         hold = seats.hold_take(
             venue=venue, procedure=procedure, run=run, secret_hash=digest(secret), now=now, replacing=previous
         )
+        transaction.on_commit(metrics.hold_taken, robust=True)
     return HeldSeat(hold, secret)
 
 

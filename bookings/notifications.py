@@ -32,7 +32,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from scheduler import clock
+from scheduler import clock, metrics
 from scheduler.mail import send_error_text
 from scheduler.sealing import seal, unseal
 
@@ -332,6 +332,7 @@ def sweep(*, now: datetime, seconds: float | None = None) -> dict[str, int]:
             tried.add(notification_id)
             outcome = deliver(notification_id=notification_id, now=now)
             counts[outcome.state] = counts.get(outcome.state, 0) + 1
+            metrics.outbox_delivered(outcome.state)  # notification_send's: from its task (scheduler.celery)
             if time.monotonic() >= deadline:
                 break
     return counts

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from scheduler import clock
 from venues.models import Procedure, Venue
 
 from . import seats
-from .models import Booking, Hold, Slot
+from .models import Booking, Hold, Notification, Slot
 
 
 def booking_by_reference(reference: str | None) -> Booking | None:
@@ -127,3 +128,15 @@ def seat_totals_by_day(*, venue: Venue, first: date, last: date, now: datetime) 
     for row in held_by_day:
         totals.setdefault(row["slot__date"], {"taken": 0, "capacity": 0})["held"] = row["held"]
     return totals
+
+
+def outbox_backlog(*, now: datetime) -> tuple[int, float]:
+    """The outbox's backlog for readiness and metrics: pending rows (due or in back-off), and how
+    many seconds the oldest due one has waited (0.0 when none is due). One query on the
+    (state, next_attempt_at) index."""
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    found = Notification.objects.filter(state=Notification.State.PENDING).aggregate(
+        rows=Count("pk"), oldest=Min(Coalesce("next_attempt_at", "created_at"), filter=due)
+    )
+    oldest = found["oldest"]
+    return found["rows"], max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0

@@ -41,3 +41,36 @@ def _refuse_unsafe_start(**_kwargs) -> None:
     except ImproperlyConfigured as refusal:
         print(refusal, file=sys.stderr)
         raise SystemExit(78) from refusal  # EX_CONFIG
+
+
+# --- Metrics (scheduler.metrics): every task run, in the worker and eagerly in the web alike ----
+
+
+@signals.task_prerun.connect
+def _task_started(task_id=None, **_kwargs) -> None:
+    from scheduler import metrics
+
+    metrics.task_started(task_id)
+
+
+@signals.task_postrun.connect
+def _task_finished(task_id=None, task=None, retval=None, state=None, **_kwargs) -> None:
+    from scheduler import metrics
+
+    metrics.task_finished(task_id, getattr(task, "name", None) or "unknown", state, retval)
+
+
+@signals.worker_init.connect
+def _metrics_served(**_kwargs) -> None:
+    """With METRICS_PORT, the worker serves its metrics there (to METRICS_ALLOWED_ADDRESSES); a
+    prefork pool's children count into PROMETHEUS_MULTIPROC_DIR, emptied here first."""
+    from scheduler import metrics
+
+    metrics.serve_from_settings()
+
+
+@signals.worker_process_shutdown.connect
+def _metrics_process_dead(pid=None, **_kwargs) -> None:
+    from scheduler import metrics
+
+    metrics.process_dead(pid or os.getpid())

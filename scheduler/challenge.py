@@ -19,6 +19,7 @@ import altcha
 from django.conf import settings
 from django.core.cache import cache
 
+from . import metrics
 from .throttling import ScopeThrottle
 
 ALGORITHM = "PBKDF2/SHA-256"
@@ -44,11 +45,18 @@ def issue(*, now: float | None = None) -> dict[str, Any]:
         hmac_secret=_key("challenge"),
         hmac_key_secret=_key("derived"),
     )
+    metrics.challenge_issued()
     return challenge.to_dict()
 
 
 def check(payload: str | None) -> str | None:
     """None when `payload` solves a challenge of ours that was never used; else the error code."""
+    problem = _problem(payload)
+    metrics.challenge_checked({None: "passed", REQUIRED: "required"}.get(problem, "failed"))
+    return problem
+
+
+def _problem(payload: str | None) -> str | None:
     if not payload or not isinstance(payload, str):
         return REQUIRED
     if len(payload) > 4096:

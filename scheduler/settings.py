@@ -1,6 +1,8 @@
 """One settings file, configured only from the environment (safe defaults for local use)."""
 
+import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -88,7 +90,16 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Persistent connections (PostgreSQL; SQLite opens one per request): seconds a connection is kept,
+# `none` for ever, 0 to close it after each request; checked before reuse (CONN_HEALTH_CHECKS).
+_conn_max_age = os.environ.get("CONN_MAX_AGE", "60").strip().lower()
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=None if _conn_max_age in ("none", "") else int(_conn_max_age),
+        conn_health_checks=True,
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent web use on SQLite: WAL so readers never block the writer, IMMEDIATE transactions
     # so that a writer takes the lock at BEGIN (no deadlock on upgrade), a busy timeout so that a
@@ -100,7 +111,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"),
     }
 else:
-    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Not setdefault: dj_database_url always sets the key (False). Without the check, a persistent
+    # connection that a database restart ended answers its thread's next request 503 (drill 1).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Parameters bound by the server, and a statement prepared after its fifth use on a connection:
     # PostgreSQL then skips parsing and planning it, which was a third of its CPU per booking
     # (pg_stat_statements under bench/load.py). Behind a transaction-mode connection pooler that
@@ -109,9 +122,19 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=int(_prepare) if _prepare else None
     )
+    # A database host that drops packets must not hold a request (or /readyz) for minutes.
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5"))
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Cache (rate limits) --------------------------------------------------------------------
+# --- Cache (rate limits, availability versions, idempotency records, used challenges) ---------
+# One cache that every process shares: Redis with REDIS_URL; without it, with DEBUG=0, the
+# database's table `cache_table` (migration venues 0005; scheduler.cache.DatabaseCache: atomic
+# increments, no eviction of live keys), never a process's own memory, which another gunicorn
+# worker or node would not see (a booked seat shown free, throttles counted per process). With
+# DEBUG=1 (`make run`: runserver is one process) and in the pytest process (whose tests count
+# queries: a cache hit must cost none), the memory of the process.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # Processes sharing one Redis keep apart by prefix; each pytest-xdist worker has its own database,
 # so it gets its own prefix too (else one worker's cached answers would be served to another).
@@ -124,8 +147,43 @@ if REDIS_URL:
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
-else:
+elif DEBUG or "pytest" in sys.modules:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "scheduler.cache.DatabaseCache",
+            "LOCATION": "cache_table",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+
+# --- Health and metrics (scheduler/health.py, scheduler/metrics.py) ---------------------------
+# /readyz fails when more outbox rows than this are pending, or one has been due longer than this
+# (`off`: not checked).
+
+
+def _limit(name: str, default: str) -> int | None:
+    value = os.environ.get(name, default).strip().lower()
+    return None if value in ("off", "none", "") else int(value)
+
+
+READY_OUTBOX_MAX_ROWS = _limit("READY_OUTBOX_MAX_ROWS", "5000")
+READY_OUTBOX_MAX_AGE_SECONDS = _limit("READY_OUTBOX_MAX_AGE_SECONDS", "900")
+# /metrics (and a worker's METRICS_PORT) answer these client addresses only (IPs or networks);
+# any other gets a 404. The address is the one the throttles count (TRUSTED_PROXIES).
+METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", "127.0.0.1,::1")
+for _entry in METRICS_ALLOWED_ADDRESSES:
+    ipaddress.ip_network(_entry, strict=False)  # a typo stops the start, not every scrape
+METRICS_PORT = int(os.environ.get("METRICS_PORT", "") or 0) or None  # a Celery worker's own endpoint
+METRICS_BIND = os.environ.get("METRICS_BIND", "127.0.0.1")
+# Outermost: every answer is counted and timed; then the operator endpoints, answered before the
+# host check and the https redirect (a probe names the node by its address, in plain http).
+MIDDLEWARE = [
+    "scheduler.metrics.RequestMetricsMiddleware",
+    "scheduler.health.OperatorEndpointsMiddleware",
+    *MIDDLEWARE,
+]
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -232,6 +290,7 @@ CELERY_BEAT_SCHEDULE = {
     "sessions-purge": {"task": "bookings.sessions_purge", "schedule": crontab(hour="3", minute="45")},
     # 18:00 the day before; the 19:00 run catches one missed while Redis was down (one email each).
     "reminders": {"task": "bookings.reminders_send", "schedule": crontab(hour="18,19", minute="0")},
+    # Slots reach the day after the horizon: a day opening at 00:00 had its slots made a day earlier.
     "slots-roll": {"task": "bookings.slots_roll", "schedule": crontab(hour="0", minute="15")},
     "no-shows": {"task": "bookings.no_shows_mark", "schedule": crontab(minute="*/30")},
     "personal-data-erase": {
@@ -305,7 +364,6 @@ NOTIFICATION_RETRY_SECONDS = int(os.environ.get("NOTIFICATION_RETRY_SECONDS", "6
 NOTIFICATION_STALE_SECONDS = int(os.environ.get("NOTIFICATION_STALE_SECONDS", "600"))  # stuck "sending"
 # One sweep sends batch after batch for at most this long (it runs every minute).
 NOTIFICATION_SWEEP_SECONDS = float(os.environ.get("NOTIFICATION_SWEEP_SECONDS", "50"))
-NO_SHOW_GRACE_MINUTES = int(os.environ.get("NO_SHOW_GRACE_MINUTES", "30"))  # after the last slot ends
 # How a new outbox row reaches a sender. `notify` (the default on PostgreSQL): a NOTIFY in the
 # booking's transaction wakes `manage.py outbox_listen`, which sends at once, so a booking costs
 # no broker round trip; `task`: a Celery task enqueued after commit (in-process when there is no
@@ -319,6 +377,7 @@ if OUTBOX_WAKE == "notify" and not DATABASES["default"]["ENGINE"].endswith("post
     raise RuntimeError("OUTBOX_WAKE=notify needs PostgreSQL (LISTEN/NOTIFY)")
 # outbox_listen: how long it waits for a NOTIFY before it looks for due rows anyway (retries).
 OUTBOX_LISTEN_IDLE_SECONDS = float(os.environ.get("OUTBOX_LISTEN_IDLE_SECONDS", "2"))
+NO_SHOW_GRACE_MINUTES = int(os.environ.get("NO_SHOW_GRACE_MINUTES", "30"))  # after the last slot ends
 
 # Logs: JSON lines (LOG_FORMAT=json, the default unless DEBUG=1) or readable text (LOG_FORMAT=text,
 # the default with DEBUG=1), on stderr. Every handler carries the redacting filter

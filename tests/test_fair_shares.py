@@ -147,9 +147,9 @@ def test_an_ipv6_client_is_counted_by_its_network_not_its_changing_address(centr
     limits("hold=2/hour")
     network = fresh_address().removesuffix("::1")
     statuses = [
-        APIClient(REMOTE_ADDR=f"{network}:{index:x}:{index:x}:0:{index:x}").post(
-            "/api/v1/holds/", seat(10 * index), format="json"
-        ).status_code
+        APIClient(REMOTE_ADDR=f"{network}:{index:x}:{index:x}:0:{index:x}")
+        .post("/api/v1/holds/", seat(10 * index), format="json")
+        .status_code
         for index in range(1, 4)
     ]
     assert statuses == [201, 201, 429]
