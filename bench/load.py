@@ -585,6 +585,8 @@ def main() -> None:
         "SECRET_KEY": "bench-only-" + "x" * 40,
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # the bench sends no mail
         "LOG_LEVEL": "WARNING",
+        "ACCESS_LOG": "0",  # gunicorn.conf.py: no line per request, no worker recycling mid-run
+        "GUNICORN_MAX_REQUESTS": "0",
         # All clients come from 127.0.0.1: the fair-share limits would refuse the load itself.
         # Their cost stays in the measure (the limits are counted, at a rate no client reaches).
         "THROTTLE_RATES": "hold=1000000/hour,booking=1000000/hour,lookup=1000000/hour,manage=1000000/hour",

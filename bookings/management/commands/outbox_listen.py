@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from bookings import outbox
+from scheduler import metrics
 
 
 class Command(BaseCommand):
@@ -20,6 +21,7 @@ class Command(BaseCommand):
                 total[state] = total.get(state, 0) + n
             self.stdout.write(f"outbox: {counts} (since start: {total})")
 
+        metrics.serve_from_settings()  # with METRICS_PORT: this process's counters for Prometheus
         self.stdout.write("outbox: listening")
         try:
             outbox.listen(progress=progress)
