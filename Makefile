@@ -38,10 +38,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/availability.py
 
-# Schemathesis against the live app under gunicorn, every check (bench/schemathesis_run.py);
-# SQLite in a temporary folder, or the PostgreSQL database of DATABASE_URL (dropped and recreated).
+# The slow proofs. Schemathesis against the live app under gunicorn, every check
+# (bench/schemathesis_run.py; SQLite in a temporary folder, or the PostgreSQL database of
+# DATABASE_URL, dropped and recreated); with DATABASE_URL on PostgreSQL, also the fault drills and
+# the two-node test on throwaway servers of their own (tests/test_drills.py, marker `drill`).
 proof: $(STAMP)
 	$(PY) bench/schemathesis_run.py
+	case "$${DATABASE_URL:-}" in postgres*) $(PY) -m pytest -m drill tests/test_drills.py -v -s ;; esac
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles

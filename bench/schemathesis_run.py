@@ -155,7 +155,6 @@ def server_env(work: Path, run_id: str) -> tuple[dict, str]:
         DEBUG="0",
         ALLOWED_HOSTS=HOST,
         SECRET_KEY=secrets.token_urlsafe(50),
-        DJANGO_REQUIRE_SECRET_KEY="1",
         SITE_URL="http://" + HOST,
         THROTTLE_RATES="off",
         LOOKUP_FAILURES_PER_ADDRESS="1000000",

@@ -4,15 +4,24 @@ Failures count per client address (LOOKUP_FAILURES_PER_ADDRESS in 15 minutes) an
 higher ceiling, per reference (LOOKUP_FAILURES_PER_REFERENCE a day): a stranger who guesses at one
 reference from a single address is stopped long before the reference itself is, so they cannot
 lock its holder out; a guesser spread over many addresses still meets the reference's ceiling.
-Counted in the shared cache (Redis when configured), so every web node counts alike.
+Counted in the shared cache (Redis when configured), so every web node counts alike. With the
+cache down, look-ups go on uncounted (as the fair-share throttles do): a resident can still find
+their booking, and a few minutes of uncounted guessing at 36^8 references is no real gain.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
+
+from scheduler.throttling import count_up
+
+logger = logging.getLogger(__name__)
+CACHE_DOWN = (RedisError, OSError)
 
 ADDRESS_SECONDS = 15 * 60
 REFERENCE_SECONDS = 24 * 3600
@@ -29,7 +38,11 @@ def _keys(address: str, reference: str) -> tuple[str, str]:
 
 def lookup_blocked(*, address: str, reference: str) -> bool:
     by_address, by_reference = _keys(address, reference)
-    counts = cache.get_many([by_address, by_reference])
+    try:
+        counts = cache.get_many([by_address, by_reference])
+    except CACHE_DOWN:
+        logger.warning("lookup limits: the cache is unavailable, look-up not limited")
+        return False
     return (
         counts.get(by_address, 0) >= settings.LOOKUP_FAILURES_PER_ADDRESS
         or counts.get(by_reference, 0) >= settings.LOOKUP_FAILURES_PER_REFERENCE
@@ -37,13 +50,14 @@ def lookup_blocked(*, address: str, reference: str) -> bool:
 
 
 def lookup_failed(*, address: str, reference: str) -> None:
-    for key, seconds in zip(_keys(address, reference), (ADDRESS_SECONDS, REFERENCE_SECONDS)):
-        cache.add(key, 0, timeout=seconds)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=seconds)
+    try:
+        count_up(list(zip(_keys(address, reference), (ADDRESS_SECONDS, REFERENCE_SECONDS))))
+    except CACHE_DOWN:
+        logger.warning("lookup limits: the cache is unavailable, a failed look-up not counted")
 
 
 def forget(*, address: str, reference: str) -> None:
-    cache.delete_many(list(_keys(address, reference)))
+    try:
+        cache.delete_many(list(_keys(address, reference)))
+    except CACHE_DOWN:
+        logger.warning("lookup limits: the cache is unavailable, failures not forgotten")

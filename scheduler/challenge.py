@@ -18,6 +18,7 @@ from typing import Any
 import altcha
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from . import metrics
 from .throttling import ScopeThrottle
@@ -98,7 +99,10 @@ class _SoftLimit(ScopeThrottle):
     def current(self, request: Any) -> int:
         _, duration = self.parse_rate(self.get_rate())
         window = int(time.time() // duration)
-        return int(cache.get(f"{self.get_cache_key(request, None)}:{duration}:{window}") or 0)
+        try:
+            return int(cache.get(f"{self.get_cache_key(request, None)}:{duration}:{window}") or 0)
+        except (RedisError, OSError):  # the cache is down: ask no proof, as the throttles count none
+            return 0
 
 
 def needed(request: Any) -> bool:

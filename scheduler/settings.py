@@ -27,9 +27,8 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("DJANGO_REQUIRE_SECRET_KEY") == "1":
-        raise RuntimeError("SECRET_KEY must be set in production")
-    # A local-only key: fine for a laptop, refused by `check --deploy`.
+    # A local-only key: fine for a laptop; with DEBUG off the web server, worker and beat refuse
+    # it (scheduler/startup.py), and so does `check --deploy`.
     SECRET_KEY = "django-insecure-local-only-change-me"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -111,9 +110,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"),
     }
 else:
-    # Not setdefault: dj_database_url always sets the key (False). Without the check, a persistent
-    # connection that a database restart ended answers its thread's next request 503 (drill 1).
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # Parameters bound by the server, and a statement prepared after its fifth use on a connection:
     # PostgreSQL then skips parsing and planning it, which was a third of its CPU per booking
     # (pg_stat_statements under bench/load.py). Behind a transaction-mode connection pooler that
