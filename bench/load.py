@@ -423,7 +423,7 @@ class OutboxListener:
 
     def __init__(self, env: dict) -> None:
         self.process = None
-        if env.get("OUTBOX_WAKE", "notify") != "notify":
+        if env.get("OUTBOX_WAKE", "notify") != "notify":  # `off`: the bench's --no-outbox
             return
         listener_env = {key: value for key, value in env.items() if key != "CLOCK_NOW"}
         self.process = subprocess.Popen(
@@ -571,6 +571,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="at most, per phase")
     parser.add_argument("--rush", type=int, default=200)
     parser.add_argument("--seats", type=int, default=20)
+    parser.add_argument(
+        "--no-outbox",
+        action="store_true",
+        help="no outbox_listen: the request path alone (e-mails left unsent, as before the listener)",
+    )
     args = parser.parse_args()
     if not args.database_url.startswith(("postgres://postgres@127.0.0.1", "postgresql://postgres@127.0.0.1")):
         raise SystemExit("the bench only runs against PostgreSQL on 127.0.0.1")
@@ -724,7 +729,7 @@ def main() -> None:
 
     closed = {"clients": args.clients, "max_requests": args.requests, "max_seconds": args.seconds}
     app = Gunicorn("scheduler.wsgi:application", env, args)
-    outbox = OutboxListener(env)
+    outbox = OutboxListener(env if not args.no_outbox else {**env, "OUTBOX_WAKE": "off"})
     try:
         app.wait_ready("/api/v1/procedures/")
         warm_up(app.base, availability)

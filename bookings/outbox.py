@@ -23,6 +23,7 @@ from scheduler import clock
 from . import notifications
 
 logger = logging.getLogger(__name__)
+PASS_SECONDS = 1.0
 
 
 def listen(
@@ -39,7 +40,9 @@ def listen(
             pg = connection.connection
             pg.execute(f"LISTEN {notifications.CHANNEL}")
             while not stop.is_set():
-                counts = notifications.sweep(now=clock.now(), seconds=settings.NOTIFICATION_SWEEP_SECONDS)
+                # Short passes: each reads the clock again (a claim's time, `sent_at`), and a burst
+                # that keeps arriving is picked up by the next pass.
+                counts = notifications.sweep(now=clock.now(), seconds=PASS_SECONDS)
                 if counts and progress:
                     progress(counts)
                 # Wake on the first NOTIFY (a burst's others are read with it), or after `idle`.
