@@ -442,20 +442,31 @@ class OutboxListener:
                 self.process.kill()
 
 
-def email_delays(url: str) -> dict:
-    """Seconds from the outbox row's commit to its message sent, over the run's confirmations."""
+def email_delays(url: str, windows: dict[str, tuple[float, float]]) -> dict:
+    """Seconds from the outbox row's commit to its message sent: over the run, and for the rows
+    written during each booking phase (the paced one is the load a server is sized for)."""
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT extract(epoch FROM sent_at - created_at), state FROM bookings_notification"
+            "SELECT extract(epoch FROM created_at), extract(epoch FROM sent_at - created_at), state"
+            " FROM bookings_notification"
         ).fetchall()
-    delays = sorted(float(delay) for delay, state in rows if state == "sent" and delay is not None)
-    return {
-        "rows": len(rows),
-        "sent": len(delays),
-        "p50_s": round(percentile(delays, 50), 3) if delays else None,
-        "p95_s": round(percentile(delays, 95), 3) if delays else None,
-        "max_s": round(delays[-1], 3) if delays else None,
-    }
+
+    def figures(selected: list) -> dict:
+        delays = sorted(float(delay) for _, delay, state in selected if state == "sent" and delay is not None)
+        return {
+            "rows": len(selected),
+            "sent": len(delays),
+            "p50_s": round(percentile(delays, 50), 3) if delays else None,
+            "p95_s": round(percentile(delays, 95), 3) if delays else None,
+            "max_s": round(delays[-1], 3) if delays else None,
+        }
+
+    report = {"all": figures(rows)}
+    for key in ("booking", "booking_paced", "hold_then_book"):
+        if key in windows:
+            start, end = windows[key]
+            report[key] = figures([row for row in rows if start <= float(row[0]) <= end])
+    return report
 
 
 SEAT_HOLDING = ("confirmed", "checked_in", "in_service", "done", "no_show")  # bookings.seats.SEAT_HOLDING
@@ -703,6 +714,8 @@ def main() -> None:
 
     phases: dict[str, Phase] = {}
 
+    windows: dict[str, tuple[float, float]] = {}  # each phase's wall-clock start and end
+
     def run(key: str, name: str, server: Gunicorn, make: Callable, **options) -> Phase:
         """One phase, with the CPU each side spent on it per unit (request, or hold+book pair): the
         server (gunicorn and its workers), PostgreSQL, Redis and this load generator."""
@@ -715,7 +728,9 @@ def main() -> None:
             "load_generator": [os.getpid()],
         }
         before = {group: _cpu_seconds(pids) for group, pids in groups.items()}
+        started = time.time()
         phase = asyncio.run(drive(name, server.base, make, **options))
+        windows[key] = (started, time.time())
         if phase.requests:
             phase.cpu_ms = {
                 group: round((_cpu_seconds(pids) - before[group]) / phase.requests * 1000, 2)
@@ -785,7 +800,7 @@ def main() -> None:
         bare_server.stop()
 
     checks = integrity(args.database_url)
-    emails = email_delays(args.database_url)
+    emails = email_delays(args.database_url, windows)
     speed = python_speed_us()
     if args.redis_url:  # the confirmation tasks queued by the run: no worker is there to send them
         redis.Redis.from_url(args.redis_url).flushdb()
@@ -861,7 +876,8 @@ def main() -> None:
         total = (booked["server"] + booked["postgres"]) / max(0.01, bare_cpu["server"] + bare_cpu["postgres"])
         pg = booked["postgres"] / max(0.01, bare_cpu["postgres"])
         print(f"booking CPU / bare view's: server+postgres {total:.1f}x, postgres {pg:.1f}x")
-    print(f"confirmation e-mails (commit -> sent): {emails}")
+    for key, figures in emails.items():
+        print(f"confirmation e-mails, commit -> sent, {key}: {figures}")
     print(f"machine speed: sum(range(1000)) in {speed} µs (lower is faster)")
     print(f"full-stack booking / bare view: {report['booking_share_of_bare_view']:.0%}")
     if report["hold_then_book_share_of_booking"] is not None:
