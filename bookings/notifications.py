@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -49,6 +49,7 @@ State = Notification.State
 # A task may run a little before the time its row says (clocks of two machines differ).
 CLAIM_LEEWAY = timedelta(seconds=10)
 SWEEP_BATCH = 200
+CLAIM_CHUNK = 20
 
 SUBJECTS = {
     "ja": {
@@ -100,7 +101,8 @@ def render(booking: Booking, *, kind: str, token: str | None = None, note: str =
             "procedure_name": booking.procedure.display_name,
             "venue_name": booking.venue.display_name,
             "venue_address": booking.venue.address,
-            "venue_phone": booking.venue.phone,
+            "venue_phone": booking.venue.public_phone,  # only a number an administrator confirmed
+            "venue_phone_pending": booking.venue.phone_pending,
             # Only the confirmation carries the token; every later message uses the lookup page.
             "manage_url": links.manage_url(booking.reference, token) if token else "",
             "lookup_url": links.lookup_url(),
@@ -267,9 +269,48 @@ def deliver(*, notification_id: int, now: datetime) -> Outcome:
     """Send one outbox row at most once; SMTP errors → pending with back-off, then failed."""
     if not _claim(notification_id, now):
         return Outcome("not_claimed")
-    notification = Notification.objects.select_related("booking__venue", "booking__procedure").get(
-        pk=notification_id
+    (notification,) = _claimed_rows([notification_id])
+    return _send_claimed(notification, now)
+
+
+def _claimed_rows(ids: list[int]) -> list[Notification]:
+    return list(
+        Notification.objects.select_related("booking__venue", "booking__procedure")
+        .filter(pk__in=ids)
+        .order_by("pk")
     )
+
+
+def _claim_many(ids: list[int], now: datetime) -> list[int]:
+    """`_claim` for a batch in one statement (the sweep's and the outbox listener's): the ids this
+    caller won. A conditional UPDATE … RETURNING, so two senders never win the same row."""
+    if not ids:
+        return []
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    stale = now - timedelta(seconds=settings.NOTIFICATION_STALE_SECONDS)
+    sql = (
+        f"UPDATE {table} SET state = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608 - names from the model
+        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND ("
+        "(state = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s))"
+        " OR (state = %s AND claimed_at < %s)) RETURNING id"
+    )
+    params = [
+        State.SENDING,
+        adapt(now),
+        *ids,
+        State.PENDING,
+        adapt(now + CLAIM_LEEWAY),
+        State.SENDING,
+        adapt(stale),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def _send_claimed(notification: Notification, now: datetime) -> Outcome:
+    """Render and send a row this caller has claimed, and record how it went."""
     mine = Notification.objects.filter(pk=notification.pk, state=State.SENDING, claimed_at=now)
     reason = _skip_reason(notification)
     if reason:
@@ -328,11 +369,16 @@ def sweep(*, now: datetime, seconds: float | None = None) -> dict[str, int]:
         batch = [pk for pk in due_ids(now=now) if pk not in tried]
         if not batch:
             break
-        for notification_id in batch:
-            tried.add(notification_id)
-            outcome = deliver(notification_id=notification_id, now=now)
-            counts[outcome.state] = counts.get(outcome.state, 0) + 1
-            metrics.outbox_delivered(outcome.state)  # notification_send's: from its task (scheduler.celery)
+        tried.update(batch)
+        # Claimed a few at a time, and every claimed row sent before the time budget is looked at:
+        # a row left claimed would wait NOTIFICATION_STALE_SECONDS for another try.
+        for start in range(0, len(batch), CLAIM_CHUNK):
+            for notification in _claimed_rows(_claim_many(batch[start : start + CLAIM_CHUNK], now)):
+                outcome = _send_claimed(notification, now)
+                counts[outcome.state] = counts.get(outcome.state, 0) + 1
+                metrics.outbox_delivered(
+                    outcome.state
+                )  # notification_send's: from its task (scheduler.celery)
             if time.monotonic() >= deadline:
                 break
     return counts
