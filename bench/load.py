@@ -519,14 +519,17 @@ def integrity(url: str) -> dict:
 
 
 def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes so far (those gone meanwhile count as 0)."""
+    """User + system CPU of these processes so far, with that of their children that exited and
+    were reaped (a PostgreSQL backend that ends is added to the postmaster's, a gunicorn worker to
+    its master's): so a group measured before and after a phase counts the processes that came
+    and went meanwhile, instead of losing them (which gave negative figures)."""
     ticks = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        ticks += int(fields[11]) + int(fields[12])
+        ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -720,20 +723,20 @@ def main() -> None:
         """One phase, with the CPU each side spent on it per unit (request, or hold+book pair): the
         server (gunicorn and its workers), PostgreSQL, Redis and this load generator."""
         print(f"{name} …", flush=True)
-        groups = {
-            "server": _children(server.process.pid),
-            "outbox": [outbox.process.pid] if outbox.process else [],
-            "postgres": _processes("postgres"),
-            "redis": _processes("redis-server"),
-            "load_generator": [os.getpid()],
+        groups = {  # listed again at the end: processes started meanwhile count too
+            "server": lambda: _children(server.process.pid),
+            "outbox": lambda: [outbox.process.pid] if outbox.process else [],
+            "postgres": lambda: _processes("postgres"),
+            "redis": lambda: _processes("redis-server"),
+            "load_generator": lambda: [os.getpid()],
         }
-        before = {group: _cpu_seconds(pids) for group, pids in groups.items()}
+        before = {group: _cpu_seconds(pids()) for group, pids in groups.items()}
         started = time.time()
         phase = asyncio.run(drive(name, server.base, make, **options))
         windows[key] = (started, time.time())
         if phase.requests:
             phase.cpu_ms = {
-                group: round((_cpu_seconds(pids) - before[group]) / phase.requests * 1000, 2)
+                group: round((_cpu_seconds(pids()) - before[group]) / phase.requests * 1000, 2)
                 for group, pids in groups.items()
             }
         phases[key] = phase
