@@ -15,12 +15,13 @@ $(STAMP): requirements.txt
 
 setup: $(STAMP)
 
+# One line per step (`-v 2` on a command shows its detail), the demo logins last.
 run: $(STAMP)
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_nagano
-	$(PY) manage.py generate_slots
-	$(PY) manage.py demo_staff
-	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+	@$(PY) manage.py migrate --noinput -v 0 && echo "migrate: the database is up to date"
+	@$(PY) manage.py load_nagano
+	@$(PY) manage.py generate_slots
+	@DEBUG=1 $(PY) manage.py demo_staff
+	@DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
 test: $(STAMP)
 	$(PY) -m ruff check .

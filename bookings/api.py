@@ -184,7 +184,12 @@ class EmailField(TextField):
 @extend_schema_field(
     {
         "type": "object",
-        "properties": {key: {"type": "boolean"} for key in QUESTIONS},
+        "properties": {
+            key: {"type": "boolean", "description": "Optional: absent counts as true."}
+            if question.optional
+            else {"type": "boolean"}
+            for key, question in QUESTIONS.items()
+        },
         "additionalProperties": True,
     }
 )
@@ -313,7 +318,9 @@ class BookingCreateApi(BookingApi):
             **api_schema.errors(
                 {
                     400: f"{INVALID}; no_such_slot, outside_booking_window, procedure_not_offered; "
-                    "ineligible (with `reasons`).",
+                    "ineligible (with `reasons`: "
+                    + ", ".join(question.reason for question in QUESTIONS.values())
+                    + ").",
                     403: CHALLENGE,
                     404: "not_found: the hold was booked already, by somebody else.",
                     409: "slot_full, duplicate_booking, too_many_bookings",

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
@@ -26,6 +27,45 @@ def normalize_phone(raw: str) -> str:
     """Digits 0-9 only; full-width digits (０-９) are accepted as typed on a Japanese phone (NFKC
     makes them ASCII). Other scripts' digits (٣, ३) are not a Japanese number: `\\d` would keep them."""
     return re.sub(r"[^0-9]", "", unicodedata.normalize("NFKC", raw or ""))
+
+
+def _parsed_japanese(digits: str) -> phonenumbers.PhoneNumber | None:
+    """The number as the `phonenumbers` library reads it in Japan, or None if it cannot."""
+    try:
+        return phonenumbers.parse(digits, "JP")
+    except phonenumbers.NumberParseException:
+        return None
+
+
+_MOBILE = re.compile(r"0[789]0[0-9]{8}")
+
+
+def is_japanese_phone(digits: str) -> bool:
+    """A fixed-line, mobile, IP (050) or free-dial number that can exist in Japan, written as the
+    national digits starting with 0: the `phonenumbers` library's numbering plan decides, except
+    that any 11 digits starting 070, 080 or 090 pass as a mobile number (blocks there are handed out
+    to carriers faster than the library's data follows). `0000000000`, `090-1234-567` and other
+    impossible numbers are refused."""
+    if not (10 <= len(digits) <= 11 and digits.startswith("0")):
+        return False
+    if _MOBILE.fullmatch(digits):
+        return True
+    number = _parsed_japanese(digits)
+    return number is not None and phonenumbers.is_valid_number_for_region(number, "JP")
+
+
+def format_phone(raw: str) -> str:
+    """As people write it, with the area code's hyphens (`0265-22-0110`, `090-1234-5678`); a number
+    the library cannot place is shown as it was given."""
+    digits = normalize_phone(raw)
+    if not digits.startswith("0"):
+        return raw or ""
+    number = _parsed_japanese(digits)
+    if number is None or not phonenumbers.is_valid_number_for_region(number, "JP"):
+        if _MOBILE.fullmatch(digits):
+            return f"{digits[:3]}-{digits[3:7]}-{digits[7:]}"
+        return raw or ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
 def normalize_email(raw: str) -> str:
@@ -62,8 +102,8 @@ def contact_clean(
             r"[0-9\s\-‐－ー()（）+＋]*", unicodedata.normalize("NFKC", raw_phone)
         ):
             errors["phone"] = ["Enter a Japanese phone number (digits, spaces and hyphens)."]
-        elif not (10 <= len(clean_phone) <= 11 and clean_phone.startswith("0")):
-            errors["phone"] = ["A Japanese phone number has 10 or 11 digits and starts with 0."]
+        elif not is_japanese_phone(clean_phone):
+            errors["phone"] = ["A Japanese phone number has 10 or 11 digits, starts with 0 and exists."]
 
     clean_email = normalize_email(email or "")
     if clean_email:

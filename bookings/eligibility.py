@@ -1,8 +1,14 @@
 """Who may book what: the yes/no questions and the rule table, as data, in one place.
 
-Each question is answered yes (True) or no (False). A question rules a procedure out when the
-answer equals `rules_out_when`, with the contract's reason code. A procedure asks only the
-questions listed for it; nothing else is asked. Never a My Number, never a PIN.
+Each question is answered yes (True) or no (False) under its API key. A question rules a procedure
+out when the answer equals `rules_out_when`, with the contract's reason code. A procedure asks only
+the questions listed for it; nothing else is asked. Never a My Number, never a PIN.
+
+On the pages every question reads the same way round: 「はい」 is always the fine answer. Where the
+API key's meaning is the other way round (`licence_suspended`: true rules out), the page asks the
+opposite question under its own field name (`page_key`) and the form maps it back to the key.
+An `optional` answer that is absent counts as fine (the contract's `chip_has_space`); on the page
+such a question also offers 「分からない」, which leaves the answer out.
 """
 
 from __future__ import annotations
@@ -20,6 +26,18 @@ class Question:
     rules_out_when: bool
     reason: str
     what_to_do: str
+    optional: bool = False
+    unsure_note: str = ""  # what happens to a resident who does not know (optional questions)
+    page_key: str = ""  # the page's field name when it is not `key` (the page asks it turned round)
+
+    @property
+    def fine(self) -> bool:
+        """The API value of the answer that does not rule the procedure out."""
+        return not self.rules_out_when
+
+    @property
+    def field_name(self) -> str:
+        return self.page_key or self.key
 
 
 QUESTIONS: dict[str, Question] = {
@@ -40,11 +58,29 @@ QUESTIONS: dict[str, Question] = {
             _("市区町村でカードを再発行してから予約するか、免許証の交付を申請してください。"),
         ),
         Question(
+            "chip_has_space",
+            _("カードのICチップに、免許の情報を書き込む空きがありますか？"),
+            False,
+            "chip_full",
+            _(
+                "ICチップに空きがないと、免許の情報は書き込めません。"
+                "空きを作れるかどうか、先にお住まいの市区町村の窓口でご相談ください。"
+                "カードの更新や再発行が必要になることもあります。"
+            ),
+            optional=True,
+            unsure_note=_(
+                "分からなくても予約できます。窓口でカードを読み取って確かめ、"
+                "空きが足りないときは、その日は記録できません（市区町村での手続のあと、もう一度ご予約ください）。"
+            ),
+        ),
+        Question(
             "licence_suspended",
-            _("現在、運転免許の停止処分を受けていますか？"),
+            # Asked the other way round on the page, so that 「はい」 is the fine answer here too.
+            _("運転免許は、停止処分を受けずに使える状態ですか？（停止処分中の方は「いいえ」）"),
             True,
             "licence_suspended",
             _("停止処分の期間中は、カードへの記録はできません。"),
+            page_key="licence_not_suspended",
         ),
         Question(
             "card_only",
@@ -70,7 +106,7 @@ QUESTIONS: dict[str, Question] = {
     ]
 }
 
-_CARD = ("card_valid", "chip_ok", "licence_suspended")
+_CARD = ("card_valid", "chip_ok", "chip_has_space", "licence_suspended")
 
 # The rule table: which answers each procedure needs. `erase` and `holding-change` need none
 # (assumed; the FAQ names no condition for them).
@@ -93,6 +129,8 @@ def missing_answers(procedure_code: str, answers: Mapping[str, object]) -> dict[
     errors: dict[str, list[str]] = {}
     for key in REQUIRED.get(procedure_code, ()):
         if key not in answers:
+            if QUESTIONS[key].optional:  # absent counts as the fine answer
+                continue
             errors[f"answers.{key}"] = ["This answer is required for this procedure."]
         elif not isinstance(answers[key], bool):
             errors[f"answers.{key}"] = ["Answer true or false."]
@@ -109,5 +147,5 @@ def reasons_against(procedure_code: str, answers: Mapping[str, object]) -> list[
 
 
 def kept_answers(procedure_code: str, answers: Mapping[str, object]) -> dict[str, bool]:
-    """Only the answers the procedure asks for are stored."""
+    """Only the answers the procedure asks for, and were given, are stored."""
     return {key: bool(answers[key]) for key in REQUIRED.get(procedure_code, ()) if key in answers}

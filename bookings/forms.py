@@ -14,10 +14,10 @@ from scheduler import parsing
 from scheduler.errors import InvalidInput
 from venues.models import Procedure, Venue
 
-from .contact import Contact, contact_clean
+from .contact import NAME_MAX, Contact, contact_clean
 from .eligibility import Question
 
-YES, NO = "yes", "no"
+YES, NO, UNSURE = "yes", "no", "unsure"
 
 
 class ProcedureForm(forms.Form):
@@ -31,25 +31,48 @@ class ProcedureForm(forms.Form):
 
 
 class QuestionsForm(forms.Form):
-    """One yes/no field per question the procedure needs, and nothing else."""
+    """One yes/no field per question the procedure needs, and nothing else. 「はい」 is always the
+    fine answer: a question asked the other way round on the page (`Question.page_key`) is mapped
+    back to its API key here; an optional one also offers 「分からない」, which leaves it out."""
 
     def __init__(self, *args, questions: Iterable[Question], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.questions = list(questions)
         for question in self.questions:
-            self.fields[question.key] = forms.ChoiceField(
+            choices = [(YES, _("はい")), (NO, _("いいえ"))]
+            required = _("「はい」か「いいえ」を選んでください。")
+            if question.optional:
+                choices.append((UNSURE, _("分からない")))
+                required = _("「はい」「いいえ」「分からない」のどれかを選んでください。")
+            self.fields[question.field_name] = forms.ChoiceField(
                 label=question.text,
-                choices=[(YES, _("はい")), (NO, _("いいえ"))],
+                choices=choices,
                 widget=forms.RadioSelect,
-                error_messages={"required": _("「はい」か「いいえ」を選んでください。")},
+                help_text=question.unsure_note,
+                error_messages={"required": required},
             )
 
     def answers(self) -> dict[str, bool]:
-        return {key: value == YES for key, value in self.cleaned_data.items()}
+        """The answers under their API keys (「分からない」 leaves an optional one out)."""
+        answers: dict[str, bool] = {}
+        for question in self.questions:
+            value = self.cleaned_data[question.field_name]
+            if value != UNSURE:
+                answers[question.key] = question.fine if value == YES else not question.fine
+        return answers
 
     @staticmethod
-    def initial_from(answers: dict[str, bool]) -> dict[str, str]:
-        return {key: YES if value else NO for key, value in answers.items()}
+    def initial_from(questions: Iterable[Question], answers: dict[str, bool] | None) -> dict[str, str]:
+        """The page's choices for answers given before (None: nothing answered yet)."""
+        if answers is None:
+            return {}
+        initial: dict[str, str] = {}
+        for question in questions:
+            if question.key in answers:
+                initial[question.field_name] = YES if answers[question.key] is question.fine else NO
+            elif question.optional:
+                initial[question.field_name] = UNSURE
+        return initial
 
 
 class VenueForm(forms.Form):
@@ -82,41 +105,59 @@ CONTACT_MESSAGES = {
 }
 
 
+def name_too_long(count: int) -> str:
+    return _("お名前は%(max)d文字までで入力してください（いまは%(count)d文字です）。") % {
+        "max": NAME_MAX,
+        "count": count,
+    }
+
+
 class ContactForm(forms.Form):
+    """Every field is checked at once, so that one visit to the page shows every problem. No
+    `maxlength` on the inputs: a browser would cut a long name silently instead of saying so."""
+
     name = forms.CharField(
         label=_("お名前"),
-        max_length=60,
-        error_messages={"required": CONTACT_MESSAGES["name"], "max_length": CONTACT_MESSAGES["name"]},
+        error_messages={"required": CONTACT_MESSAGES["name"]},
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     phone = forms.CharField(
         label=_("電話番号"),
         required=False,
-        max_length=30,
-        error_messages={"max_length": CONTACT_MESSAGES["phone"]},
+        help_text=_("例: 090-1234-5678、0265-22-0110"),
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
     )
     email = forms.CharField(
         label=_("メールアドレス"),
         required=False,
-        max_length=254,
-        error_messages={"max_length": CONTACT_MESSAGES["email"]},
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
 
     def clean(self) -> dict:
         data = super().clean()
-        if self.errors:
-            return data
+        name, phone, email = (data.get(key, "") or "" for key in ("name", "phone", "email"))
         try:
-            self.contact = contact_clean(name=data["name"], phone=data["phone"], email=data["email"])
+            self.contact = contact_clean(name=name, phone=phone, email=email)
         except InvalidInput as error:
             for field in error.fields:
-                if field == "email" and not data["phone"].strip() and not data["email"].strip():
+                if field in self.errors:
+                    continue  # the field's own message (e.g. "enter a name") says it already
+                if field == "email" and not phone.strip() and not email.strip():
                     self.add_error(None, CONTACT_MESSAGES["reach"])
+                elif field == "name" and len(name.strip()) > NAME_MAX:
+                    self.add_error("name", name_too_long(len(name.strip())))
                 elif field in CONTACT_MESSAGES:
                     self.add_error(field, CONTACT_MESSAGES[field])
         return data
+
+    def error_list(self) -> list[tuple[str, str]]:
+        """(id of the input to go to, message) for the summary at the top of the page, in page order;
+        "fill in one of the two" points at the phone field."""
+        found = [(self["phone"].auto_id, str(message)) for message in self.non_field_errors()]
+        for name in ("name", "phone", "email"):
+            found += [(self[name].auto_id, str(message)) for message in self[name].errors]
+        order = {self[name].auto_id: index for index, name in enumerate(("name", "phone", "email"))}
+        return sorted(found, key=lambda item: order[item[0]])
 
     def contact_data(self) -> dict[str, str]:
         """What the session keeps until the booking is made (as typed, to show it again)."""

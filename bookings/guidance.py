@@ -5,9 +5,14 @@ from __future__ import annotations
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from .eligibility import REQUIRED
+
 # Procedures at the counter that need the signature certificate and its PIN, typed by the
 # resident at the self-service terminal. We never ask for it.
 NEEDS_SIGNATURE_PIN = ("one-stop", "portal-link")
+
+# Procedures that write onto the IC chip (those that ask whether it has room left).
+WRITES_TO_CHIP = tuple(code for code, keys in REQUIRED.items() if "chip_has_space" in keys)
 
 
 def what_to_bring(procedure_code: str, *, with_qr: bool = False) -> list[Promise]:
@@ -24,6 +29,13 @@ def what_to_bring(procedure_code: str, *, with_qr: bool = False) -> list[Promise
             _(
                 "署名用電子証明書の暗証番号（英数字6〜16桁）を覚えておいてください。"
                 "窓口の端末にご自身で入力します。このサイトでは入力しません。"
+            )
+        )
+    if procedure_code in WRITES_TO_CHIP:
+        items.append(
+            _(
+                "ICチップに空きが足りないと、その日はこの手続ができません。"
+                "窓口で確かめたうえで、どうすればよいかをご案内します。"
             )
         )
     return items

@@ -197,7 +197,8 @@ class BookingEvent(models.Model):
         verbose_name_plural = _("予約の履歴")
 
     def __str__(self) -> str:
-        return f"{self.booking} {self.from_status or '∅'}→{self.to_status}"
+        before = Booking.Status(self.from_status).label if self.from_status else _("（新規）")
+        return f"{self.booking} {before} → {Booking.Status(self.to_status).label}"
 
 
 class Notification(models.Model):

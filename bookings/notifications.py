@@ -30,6 +30,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 
 from scheduler import clock, metrics
@@ -255,6 +256,9 @@ def build_message(notification: Notification) -> EmailMultiAlternatives:
     message.attach_alternative(html, "text/html")
     # Not sent: tells a backend that only shows the message (scheduler.mail) what to leave out.
     message.personal_data = tuple(v for v in (booking.name, booking.phone, notification.to_address) if v)
+    # And what the console's one line names: the booking, and where staff read the whole message.
+    message.reference = booking.reference
+    message.full_text_path = reverse("admin:bookings_notification_change", args=[notification.pk])
     if notification.kind in (Kind.CONFIRMED, Kind.RESCHEDULED) and booking.status == Booking.Status.CONFIRMED:
         message.attach(f"booking-{booking.reference}.ics", booking_ics(booking), "text/calendar")
     return message

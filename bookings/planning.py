@@ -72,3 +72,19 @@ def closure_cancel(
         if booking_cancel_by_venue(booking=booking, now=now, actor=actor, note=note)
     ]
     return list(Booking.objects.filter(pk__in=cancelled).select_related("procedure").order_by("start", "id"))
+
+
+def closure_cancelled(*, closure: Closure) -> list[Booking]:
+    """Bookings the venue cancelled inside the closure's days and hours (by this closure, or by an
+    earlier one over the same hours): the people who were told, or must be phoned."""
+    candidates = (
+        Booking.objects.filter(
+            venue_id=closure.venue_id,
+            status=Booking.Status.CANCELLED_BY_VENUE,
+            slot__date__gte=closure.start_date,
+            slot__date__lte=closure.end_date,
+        )
+        .select_related("procedure")
+        .order_by("start", "id")
+    )
+    return [booking for booking in candidates if closure_covers(closure, booking.start, booking.end)]

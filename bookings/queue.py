@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from scheduler import clock
-from scheduler.errors import InvalidTransition
+from scheduler.errors import InvalidTransition, NoShowTooEarly, NotTheVisitDay
 from scheduler.retry import retry_on_lock
 from venues.models import Venue
 
@@ -29,6 +29,24 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+# Steps that mean the person is here: only on the day of the visit (JST).
+ON_THE_DAY = frozenset({"check_in", "start", "done"})
+
+
+def step_refusal(*, booking: Booking, action: str, now: datetime) -> InvalidTransition | None:
+    """Why the counter may not take `action` on `booking` at `now` (domain.md, "At the counter"):
+    check-in only on the visit's day; "did not come" only after the slot ended plus
+    NO_SHOW_AFTER_MINUTES. None when the time is right (the status is checked separately)."""
+    visit_day = clock.local(booking.start).date()
+    if action in ON_THE_DAY and clock.today(now) != visit_day:
+        return NotTheVisitDay(visit_day=f"{visit_day.month}月{visit_day.day}日")
+    if action == "no_show":
+        allowed_from = booking.end + timedelta(minutes=settings.NO_SHOW_AFTER_MINUTES)
+        if now < allowed_from:
+            return NoShowTooEarly(allowed_from=f"{clock.local(allowed_from):%H:%M}")
+    return None
+
+
 @retry_on_lock
 def booking_transition(
     *, booking: Booking, action: str, now: datetime, actor: AbstractBaseUser | None, note: str = ""
@@ -43,6 +61,9 @@ def booking_transition(
             raise InvalidTransition(
                 f"Cannot go from {current.get_status_display()} to {Status(target).label}."
             )
+        refusal = step_refusal(booking=current, action=action, now=now)
+        if refusal is not None:
+            raise refusal
         before = current.status
         current.status = target
         current.save(update_fields=["status", "updated_at"])

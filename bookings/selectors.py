@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from scheduler import clock
@@ -86,6 +86,28 @@ def day_data(*, venue: Venue, day: date, now: datetime, procedures: list[Procedu
     held = held_seats_by_slot(venue=venue, first=day, last=day, now=now)
     bookable = staff_starts(venue=venue, procedures=procedures, day=day, now=now)
     return DayData(slots, bookings, held, bookable)
+
+
+def day_version(*, venue: Venue, day: date) -> str:
+    """A cheap fingerprint of a venue's day: changes whenever a booking of it is added or changes
+    status, or a slot is withdrawn or comes back (the day page polls it to reload when another
+    counter did something). Two aggregate queries."""
+    first = clock.at_jst(day)
+    bookings = Booking.objects.filter(venue=venue, start__gte=first, start__lt=first + timedelta(days=1))
+    row = bookings.aggregate(n=Count("id"), last=Max("updated_at"))
+    active = Slot.objects.filter(venue=venue, date=day, active=True).count()
+    return version_text(row["n"], row["last"], active)
+
+
+def day_version_of(data: DayData) -> str:
+    """The same fingerprint from the rows the day page has read already (no query)."""
+    last = max((b.updated_at for b in data.bookings), default=None)
+    return version_text(len(data.bookings), last, sum(1 for slot in data.slots if slot.active))
+
+
+def version_text(bookings: int, last_change: datetime | None, active_slots: int) -> str:
+    stamp = f"{last_change.timestamp():.6f}" if last_change else "0"
+    return f"{bookings}-{stamp}-{active_slots}"
 
 
 def bookings_find_for_staff(

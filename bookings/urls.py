@@ -1,8 +1,8 @@
 """The resident pages (Japanese first, English through the language switch)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
-from . import views
+from . import unmatched, views
 
 app_name = "web"
 
@@ -26,4 +26,6 @@ urlpatterns = [
     ),
     path("booking/<str:reference>/cancel/", views.manage_cancel, name="manage-cancel"),
     path("booking/<str:reference>/calendar.ics", views.manage_ics, name="manage-ics"),
+    # Last: any other address gets the product's 404 page, with DEBUG=1 too (bookings/unmatched.py).
+    re_path(r"^.*$", unmatched.page_not_found, name="not-found"),
 ]

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Prefetch
+from django.db.models import Max, Prefetch
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -49,7 +49,7 @@ from .forms import ContactForm, LookupForm, ProcedureForm, QuestionsForm, StartF
 from .guidance import what_to_bring
 from .ics import booking_ics
 from .links import manage_path
-from .models import Booking
+from .models import Booking, Slot
 from .qr import reference_qr_svg
 from .seats import DayAvailability, SlotView
 from .templatetags.resident import weekday_names
@@ -135,6 +135,18 @@ def _save_flow(request: HttpRequest, flow: dict[str, Any]) -> None:
     request.session[FLOW] = flow
 
 
+PAGES = ("procedure", "questions", "venue", "date", "contact", "confirm")
+
+
+def _step(procedure_code: str | None, page: str) -> dict[str, int]:
+    """Numbered as "step 3 of 5": a procedure that asks no questions skips that page, so it has
+    one step fewer. Before a procedure is chosen the number of steps is not known (`steps_total` 0)."""
+    pages = list(PAGES)
+    if procedure_code and not eligibility.questions_for(procedure_code):
+        pages.remove("questions")
+    return {"step": pages.index(page) + 1, "steps_total": len(pages) if procedure_code else 0}
+
+
 def _missing_step(flow: dict[str, Any], upto: str) -> str | None:
     """The first step before `upto` (included) that has no answer yet."""
     for step in STEPS[: STEPS.index(upto) + 1]:
@@ -187,6 +199,8 @@ class CalendarCell:
     mark: str = ""
     label: str = ""
     selected: bool = False
+    today: bool = False
+    mine: bool = False  # the day of the booking being moved
 
 
 @dataclass
@@ -200,6 +214,14 @@ class MonthCalendar:
     day_slots: list[SlotView] = field(default_factory=list)
     day_unavailable: bool = False
     has_free: bool = False
+    show_remaining: bool = False  # more than one counter that day: "残り2" on each time
+
+    @property
+    def day_parts(self) -> list[tuple[str, list[SlotView]]]:
+        """The day's times under 午前 / 午後 (a part without times is left out)."""
+        morning = [s for s in self.day_slots if clock.local(s.start).hour < 12]
+        afternoon = [s for s in self.day_slots if clock.local(s.start).hour >= 12]
+        return [(label, part) for label, part in ((_("午前"), morning), (_("午後"), afternoon)) if part]
 
     @property
     def previous_month(self) -> date | None:
@@ -245,6 +267,7 @@ def month_calendar(
     month: str | None,
     day: str | None,
     days: list[DayAvailability] | None = None,
+    current: datetime | None = None,
 ) -> MonthCalendar:
     """The venue's month (closed days with their reason) and the times of the chosen day."""
     today = clock.today(now)
@@ -290,6 +313,8 @@ def month_calendar(
             if status.open and status.note:
                 notices.append((cursor, status.note))
             cell.selected = cursor == chosen_day
+            cell.today = cursor == today
+            cell.mine = current is not None and cursor == clock.local(current).date()
         cells.append(cell)
         cursor += timedelta(days=1)
     weeks = [cells[i : i + 7] for i in range(0, len(cells), 7)]
@@ -306,6 +331,10 @@ def month_calendar(
         calendar.day = chosen_day
         if chosen_day in by_date:
             calendar.day_slots = by_date[chosen_day].slots
+            counters = Slot.objects.filter(venue=venue, date=chosen_day, active=True).aggregate(
+                most=Max("capacity")
+            )["most"]
+            calendar.show_remaining = (counters or 0) > 1
         else:
             calendar.day_unavailable = True
     return calendar
@@ -383,7 +412,9 @@ def book_procedure(request: HttpRequest) -> HttpResponse:
         _save_flow(request, flow)
         return redirect("web:book-questions")
     return render(
-        request, "bookings/book_procedure.html", {"form": form, "procedures": procedures, "step": 1}
+        request,
+        "bookings/book_procedure.html",
+        {"form": form, "procedures": procedures, **_step(flow.get("procedure"), "procedure")},
     )
 
 
@@ -405,7 +436,7 @@ def book_questions(request: HttpRequest) -> HttpResponse:
     form = QuestionsForm(
         _posted(request),
         questions=questions,
-        initial=QuestionsForm.initial_from(flow.get("answers") or {}),
+        initial=QuestionsForm.initial_from(questions, flow.get("answers")),
     )
     if request.method == "POST" and form.is_valid():
         answers = form.answers()
@@ -417,11 +448,17 @@ def book_questions(request: HttpRequest) -> HttpResponse:
             by_reason = {q.reason: q for q in questions}
             stops = [by_reason[reason] for reason in error.reasons if reason in by_reason]
             return render(
-                request, "bookings/book_stop.html", {"procedure": procedure, "stops": stops, "step": 2}
+                request,
+                "bookings/book_stop.html",
+                {"procedure": procedure, "stops": stops, **_step(procedure.code, "questions")},
             )
         _save_flow(request, flow)
         return redirect("web:book-venue")
-    return render(request, "bookings/book_questions.html", {"form": form, "procedure": procedure, "step": 2})
+    return render(
+        request,
+        "bookings/book_questions.html",
+        {"form": form, "procedure": procedure, **_step(procedure.code, "questions")},
+    )
 
 
 @dataclass
@@ -473,8 +510,9 @@ def book_venue(request: HttpRequest) -> HttpResponse:
             "form": form,
             "procedure": objects.procedure,
             "groups": groups,
+            "any_erase_only": any(v.erase_only for g in groups for v in g.venues),
             "chosen": flow.get("venue"),
-            "step": 3,
+            **_step(objects.procedure.code, "venue"),
         },
     )
 
@@ -560,7 +598,7 @@ def book_date(request: HttpRequest) -> HttpResponse:
             "action": reverse("web:book-date"),
             "problem": problem,
             "alternatives": alternatives,
-            "step": 4,
+            **_step(objects.procedure.code, "date"),
         },
         status=status,
     )
@@ -585,7 +623,7 @@ def book_contact(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "retention_days": settings.RETENTION_DAYS,
-            "step": 5,
+            **_step(flow.get("procedure"), "contact"),
             **_hold_context(flow.get("hold_until"), clock.now()),
         },
     )
@@ -613,7 +651,7 @@ def book_confirm(request: HttpRequest) -> HttpResponse:
         "end": start_at + timedelta(minutes=procedure.duration_minutes),
         "contact": flow["contact"],
         "bring": what_to_bring(procedure.code),
-        "step": 6,
+        **_step(procedure.code, "confirm"),
         **_hold_context(flow.get("hold_until"), now),
     }
     if request.method == "GET":
@@ -799,6 +837,7 @@ def manage_reschedule(request: HttpRequest, reference: str) -> HttpResponse:
         now=now,
         month=request.GET.get("month"),
         day=request.GET.get("day"),
+        current=booking.start,
     )
     held_start = _parsed_time(pending["start"]) if pending else None
     if pending and _hold_context(pending.get("until"), now)["hold_expired"]:

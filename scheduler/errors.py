@@ -113,6 +113,20 @@ class InvalidTransition(DomainError):
     default_detail = "That status change is not allowed."
 
 
+class NotTheVisitDay(InvalidTransition):
+    """Check-in (and the steps after it) only on the day of the visit (JST)."""
+
+    code = "not_the_visit_day"
+    default_detail = "A booking can be checked in on the day of the visit only."
+
+
+class NoShowTooEarly(InvalidTransition):
+    """ "Did not come" only once the slot has ended plus the grace period (NO_SHOW_AFTER_MINUTES)."""
+
+    code = "no_show_too_early"
+    default_detail = "A booking can be marked as not come only after its slot has ended."
+
+
 class CapacityBelowTaken(DomainError):
     code = "capacity_below_taken"
     status = 409

@@ -1,11 +1,13 @@
 """E-mail without personal data where it is only being looked at.
 
 `ConsoleEmailBackend`, the default when no EMAIL_URL is set (`make run`, demos, a worker without a
-mail server), writes each message to the console as Django's console backend does, but as a
-reader's summary: the recipients masked, the manage link's token replaced by `…`, no e-mail
-address, phone number or (where the message says it, `personal_data`) name, and the HTML part and
-attachments named but not shown. Whatever reads the worker's or the server's output (a terminal,
-a log collector) learns nothing it should not.
+mail server), writes one line per message to the console, where Django's console backend writes the
+whole message: `mail: to [email] subject 【予約確定】… (reference ABCD2345; full text:
+/admin/bookings/notification/12/change/)` — the recipients masked, the subject without any e-mail
+address, phone number or (where the message says it, `personal_data`) name. The message itself is
+on the outbox row's page in the admin (NotificationAdmin), for staff, with the manage token left
+out. Whatever reads the worker's or the server's output (a terminal, a log collector) learns
+nothing it should not.
 
 `send_error_text` says why a send failed without saying to whom: the error's class and the SMTP
 codes, never the recipient (`SMTPRecipientsRefused`'s text is the refused address).
@@ -22,7 +24,6 @@ from django.core.mail.message import EmailMessage
 from .logs import EMAIL_MARK, redact
 
 NAME_MARK = "[name]"
-SEPARATOR = "-" * 79
 
 # "5.1.1" at the start of a server's reply: what went wrong, in the standard's words.
 _ENHANCED_STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})\b")
@@ -39,33 +40,27 @@ def _masked(addresses) -> str:
     return ", ".join(EMAIL_MARK for _ in addresses) or "(none)"
 
 
+# A booking reference (bookings.references: 8 of A–Z and 2–9), for a message that does not carry one.
+_REFERENCE = re.compile(r"(?<![A-Z0-9])[A-HJKMNP-Z2-9]{8}(?![A-Z0-9])")
+
+
+def console_line(message: EmailMessage) -> str:
+    """`mail: to [email] subject … (reference ABCD2345; full text: /admin/…/12/change/)`."""
+    personal = tuple(getattr(message, "personal_data", ()) or ())
+    subject = " ".join(personal_data_redact(str(message.subject), personal).split())
+    recipients = [*message.to, *message.cc, *message.bcc]
+    reference = getattr(message, "reference", "") or next(iter(_REFERENCE.findall(subject)), "")
+    about = [f"reference {reference}" if reference else "no reference"]
+    if full_text := getattr(message, "full_text_path", ""):
+        about.append(f"full text: {full_text}")
+    return f"mail: to {_masked(recipients)} subject {subject} ({'; '.join(about)})"
+
+
 class ConsoleEmailBackend(DjangoConsoleBackend):
-    """Django's console backend, but each message as a redacted summary (module docstring)."""
+    """Django's console backend, but each message as one redacted line (module docstring)."""
 
     def write_message(self, message: EmailMessage) -> None:
-        personal = tuple(getattr(message, "personal_data", ()) or ())
-        lines = [
-            f"Subject: {personal_data_redact(str(message.subject), personal)}",
-            f"From: {_masked([message.from_email])}",
-            f"To: {_masked(message.to)}",
-        ]
-        if message.cc:
-            lines.append(f"Cc: {_masked(message.cc)}")
-        if message.bcc:
-            lines.append(f"Bcc: {_masked(message.bcc)}")
-        for _content, mimetype in getattr(message, "alternatives", None) or ():
-            lines.append(f"Alternative: {mimetype} (not shown)")
-        for attachment in message.attachments:
-            filename, mimetype = _attachment_name(attachment)
-            lines.append(f"Attachment: {personal_data_redact(filename, personal)} ({mimetype}, not shown)")
-        body = personal_data_redact(str(message.body), personal)
-        self.stream.write("\n".join(lines) + "\n\n" + body.rstrip("\n") + "\n" + SEPARATOR + "\n")
-
-
-def _attachment_name(attachment) -> tuple[str, str]:
-    if isinstance(attachment, tuple):  # (filename, content, mimetype), or Django 5.2's namedtuple
-        return str(attachment[0] or "(no name)"), str(attachment[2] or "")
-    return str(attachment.get_filename() or "(no name)"), attachment.get_content_type()
+        self.stream.write(console_line(message) + "\n")
 
 
 def send_error_text(error: BaseException) -> str:

@@ -374,6 +374,9 @@ if OUTBOX_WAKE == "notify" and not DATABASES["default"]["ENGINE"].endswith("post
 # outbox_listen: how long it waits for a NOTIFY before it looks for due rows anyway (retries).
 OUTBOX_LISTEN_IDLE_SECONDS = float(os.environ.get("OUTBOX_LISTEN_IDLE_SECONDS", "2"))
 NO_SHOW_GRACE_MINUTES = int(os.environ.get("NO_SHOW_GRACE_MINUTES", "30"))  # after the last slot ends
+# The counter's "did not come" button: refused until the booking's own slot ended this many minutes
+# ago (a per-booking judgement; the automatic marking above waits for the day's last window).
+NO_SHOW_AFTER_MINUTES = int(os.environ.get("NO_SHOW_AFTER_MINUTES", "15"))
 
 # Logs: JSON lines (LOG_FORMAT=json, the default unless DEBUG=1) or readable text (LOG_FORMAT=text,
 # the default with DEBUG=1), on stderr. Every handler carries the redacting filter

@@ -9,7 +9,7 @@ from bookings.models import Slot
 from bookings.slots import slots_generate
 from scheduler.clock import at_jst
 from tests import builders
-from venues.models import Venue
+from venues.models import Procedure, Venue
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +49,52 @@ def test_venues_can_be_filtered_by_procedure(api, nagano):
     assert codes == {"hokushin-centre", "toshin-centre", "chunanshin-centre", "iida-station"}
     erase = {v["code"] for v in api.get("/api/v1/venues/?procedure=erase").json()}
     assert "ikeda-koban" in erase and "saku-station" not in erase
+
+
+NON_PUBLIC = ["nagano-minami-station", "saku-station", "shiojiri-station"]
+
+
+def test_stations_that_take_no_procedure_are_not_listed_but_a_koban_names_its_parent_station(api, nagano):
+    body = api.get("/api/v1/venues/").json()
+    codes = {v["code"] for v in body}
+    assert not codes & set(NON_PUBLIC) and len(codes) == 28
+    matsushiro = next(v for v in body if v["code"] == "matsushiro-koban")
+    assert (matsushiro["parent_name"], matsushiro["parent_name_en"]) == (
+        "長野南警察署",
+        "Nagano Minami Police Station",
+    )
+    centre = next(v for v in body if v["code"] == "hokushin-centre")
+    assert centre["parent_name"] is None and centre["parent_name_en"] is None
+
+
+@pytest.mark.parametrize("code", NON_PUBLIC)
+@pytest.mark.parametrize("path", ["calendar/", "availability/?procedure=erase"])
+def test_a_station_that_takes_no_procedure_answers_404_unknown_venue(api, december, code, path):
+    response = api.get(f"/api/v1/venues/{code}/{path}")
+    assert response.status_code == 404 and response.json()["code"] == "unknown_venue"
+
+
+def test_a_station_that_takes_no_procedure_cannot_be_held_or_booked(api, december):
+    body = {"venue": "saku-station", "procedure": "erase", "start": "2026-12-14T09:00:00+09:00"}
+    response = api.post("/api/v1/holds/", body, format="json")
+    assert response.status_code == 400 and list(response.json()["fields"]) == ["venue"]
+
+
+def test_a_venue_given_a_procedure_by_an_administrator_becomes_public(api, nagano):
+    Venue.objects.get(code="saku-station").procedures.add(Procedure.objects.get(code="erase"))
+    assert "saku-station" in {v["code"] for v in api.get("/api/v1/venues/").json()}
+    assert api.get("/api/v1/venues/saku-station/calendar/").status_code == 200
+
+
+def test_an_unconfirmed_venue_phone_is_held_back_until_an_administrator_confirms_it(api, nagano):
+    def chuo():
+        return next(v for v in api.get("/api/v1/venues/").json() if v["code"] == "nagano-chuo-station")
+
+    assert (chuo()["phone"], chuo()["phone_pending"]) == ("", True)
+    Venue.objects.filter(code="nagano-chuo-station").update(phone_verified=True)
+    assert (chuo()["phone"], chuo()["phone_pending"]) == ("026-244-0110", False)
+    koban = next(v for v in api.get("/api/v1/venues/").json() if v["code"] == "ikeda-koban")
+    assert (koban["phone"], koban["phone_pending"]) == ("", False)  # no number known at all
 
 
 def test_venues_with_an_unknown_procedure_is_400_unknown_procedure(api, nagano):

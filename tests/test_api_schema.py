@@ -115,3 +115,21 @@ def test_the_served_schema_refuses_what_the_server_refuses():
                 assert {"400", "422"} <= statuses, (method, path)
                 assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]], path
     assert seen == OPERATIONS
+
+
+@pytest.mark.django_db
+def test_the_schema_lists_every_answer_key_and_says_an_absent_chip_has_space_counts_as_yes():
+    schema = APIClient().get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    answers = schema["components"]["schemas"]["BookingRequest"]["properties"]["answers"]["properties"]
+    assert set(answers) == {
+        "card_valid",
+        "chip_ok",
+        "chip_has_space",
+        "licence_suspended",
+        "card_only",
+        "signature_cert_valid",
+        "knows_signature_pin",
+    }
+    assert answers["chip_has_space"] == {"type": "boolean", "description": "Optional: absent counts as true."}
+    booking = schema["paths"]["/api/v1/bookings/"]["post"]["responses"]["400"]["description"]
+    assert "chip_full" in booking

@@ -225,11 +225,21 @@ def test_an_earlier_cut_off_time_hides_the_next_day_at_once(api, centre, travel)
 
 def test_a_procedure_the_venue_stops_taking_is_refused_at_once(api, centre):
     assert remaining(api)[TEN] == 2
+    centre.procedures.add(builders.procedure("erase"))  # it still takes one: still public
     centre.procedures.remove(Procedure.objects.get(code="record"))
 
     response = api.get(URL)
 
     assert response.status_code == 400 and response.json()["code"] == "procedure_not_offered"
+
+
+def test_a_venue_that_stops_taking_its_last_procedure_is_unknown_at_once(api, centre):
+    assert remaining(api)[TEN] == 2
+    centre.procedures.clear()  # no longer public (api.md)
+
+    response = api.get(URL)
+
+    assert response.status_code == 404 and response.json()["code"] == "unknown_venue"
 
 
 def test_a_window_with_more_counters_shows_more_seats_once_slots_are_regenerated(api, centre, travel):

@@ -183,6 +183,28 @@ def test_answers_that_rule_the_procedure_out_are_400_ineligible_with_reasons(api
     assert seat().taken == 0
 
 
+def test_a_chip_without_room_is_400_ineligible_with_the_reason_chip_full(api, centre):
+    payload = assert_error(book(api, answers={**ALL_GOOD, "chip_has_space": False}), 400, "ineligible")
+    assert payload["reasons"] == ["chip_full"]
+    assert seat().taken == 0
+
+
+def test_a_booking_without_chip_has_space_counts_it_as_yes(api, centre):
+    assert "chip_has_space" not in ALL_GOOD  # a version 1 client never sends it
+    booked(api)
+    assert Booking.objects.get().answers == {"card_valid": True, "chip_ok": True, "licence_suspended": False}
+
+
+def test_a_chip_with_room_is_booked_and_its_answer_kept(api, centre):
+    booked(api, answers={**ALL_GOOD, "chip_has_space": True})
+    assert Booking.objects.get().answers["chip_has_space"] is True
+
+
+def test_chip_has_space_is_not_asked_of_erase_and_is_ignored_there(api, centre):
+    booked(api, procedure="erase", answers={"chip_has_space": False})
+    assert Booking.objects.get().answers == {}
+
+
 def test_the_same_phone_for_the_same_procedure_is_409_duplicate_booking(api, centre):
     booked(api)
     response = book(api, start=TEN_TEN, phone="０２６－０００－００００", email="")

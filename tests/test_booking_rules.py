@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from bookings import eligibility, queue, references, services
-from bookings.contact import contact_clean
+from bookings.contact import contact_clean, format_phone
 from bookings.models import Booking, Slot
 from bookings.slots import slots_generate
 from scheduler.clock import at_jst
@@ -18,6 +18,7 @@ from venues.models import Procedure, Venue
 ALL_GOOD = {
     "card_valid": True,
     "chip_ok": True,
+    "chip_has_space": True,
     "licence_suspended": False,
     "card_only": True,
     "signature_cert_valid": True,
@@ -28,6 +29,7 @@ ALL_GOOD = {
 CARD_ROWS = [
     ("card_valid", "card_expired"),
     ("chip_ok", "chip_damaged"),
+    ("chip_has_space", "chip_full"),
     ("licence_suspended", "licence_suspended"),
 ]
 ONE_STOP_ROWS = [
@@ -40,9 +42,9 @@ RULE_ROWS = [
     *[("one-stop", q, r) for q, r in ONE_STOP_ROWS],
 ]
 ASKED = {
-    "record": {"card_valid", "chip_ok", "licence_suspended"},
-    "re-record": {"card_valid", "chip_ok", "licence_suspended"},
-    "portal-link": {"card_valid", "chip_ok", "licence_suspended"},
+    "record": {"card_valid", "chip_ok", "chip_has_space", "licence_suspended"},
+    "re-record": {"card_valid", "chip_ok", "chip_has_space", "licence_suspended"},
+    "portal-link": {"card_valid", "chip_ok", "chip_has_space", "licence_suspended"},
     "one-stop": set(ALL_GOOD),
     "erase": set(),
     "holding-change": set(),
@@ -87,6 +89,7 @@ def test_every_reason_is_given_in_the_order_of_the_questions():
     assert eligibility.reasons_against("one-stop", answers) == [
         "card_expired",
         "chip_damaged",
+        "chip_full",
         "licence_suspended",
         "not_card_only",
         "signature_cert_invalid",
@@ -118,7 +121,35 @@ def test_only_the_answers_a_procedure_asks_are_kept():
     kept = services.eligibility_check(
         procedure=builders.procedure("record"), answers={**ALL_GOOD, "my_number": "123456789012"}
     )
+    assert kept == {"card_valid": True, "chip_ok": True, "chip_has_space": True, "licence_suspended": False}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("code", ["record", "re-record", "one-stop", "portal-link"])
+def test_a_chip_without_room_rules_out_the_procedures_a_damaged_chip_rules_out(code):
+    with pytest.raises(Ineligible) as raised:
+        services.eligibility_check(procedure=builders.procedure(code), answers=flipped("chip_has_space"))
+    assert raised.value.reasons == ["chip_full"]
+    damaged = {c for c, q, _r in RULE_ROWS if q == "chip_ok"}
+    full = {c for c, q, _r in RULE_ROWS if q == "chip_has_space"}
+    assert damaged == full
+
+
+@pytest.mark.django_db
+def test_an_absent_chip_has_space_counts_as_yes_and_is_not_kept():
+    answers = {key: value for key, value in ALL_GOOD.items() if key != "chip_has_space"}
+    kept = services.eligibility_check(procedure=builders.procedure("record"), answers=answers)
     assert kept == {"card_valid": True, "chip_ok": True, "licence_suspended": False}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("answer", [None, "yes", 1])
+def test_a_chip_has_space_given_but_not_yes_or_no_is_invalid(answer):
+    with pytest.raises(InvalidInput) as raised:
+        services.eligibility_check(
+            procedure=builders.procedure("record"), answers={**ALL_GOOD, "chip_has_space": answer}
+        )
+    assert list(raised.value.fields) == ["answers.chip_has_space"]
 
 
 # --- Contact fields ----------------------------------------------------------------------
@@ -427,7 +458,8 @@ def _book(centre, now, minute: int, phone: str = "0260000001", email: str = ""):
 def test_a_booking_being_served_still_counts_as_the_persons_active_booking(centre, travel, action):
     now = travel(2026, 12, 1, 9, 0)
     first = _book(centre, now, 0)
-    queue.booking_transition(booking=first.booking, action=action, now=now, actor=None)
+    on_the_day = at_jst(date(2026, 12, 14), 9, 55)  # the counter checks in on the visit's day only
+    queue.booking_transition(booking=first.booking, action=action, now=on_the_day, actor=None)
     with pytest.raises(services.DuplicateBooking):
         _book(centre, now, 10)
 
@@ -439,8 +471,9 @@ def test_a_cancelled_or_finished_booking_no_longer_blocks_a_new_one(centre, trav
     if end == "cancel":
         services.booking_cancel(booking=first.booking, now=now)
     else:
-        queue.booking_transition(booking=first.booking, action="check_in", now=now, actor=None)
-        queue.booking_transition(booking=first.booking, action="done", now=now, actor=None)
+        on_the_day = at_jst(date(2026, 12, 14), 9, 55)  # the counter checks in on the visit's day only
+        queue.booking_transition(booking=first.booking, action="check_in", now=on_the_day, actor=None)
+        queue.booking_transition(booking=first.booking, action="done", now=on_the_day, actor=None)
     assert _book(centre, now, 10, email="taro@example.jp").booking.status == "confirmed"
 
 
@@ -449,3 +482,35 @@ def test_the_same_email_alone_is_a_duplicate_even_with_another_phone(centre, tra
     _book(centre, now, 0, email="taro@example.jp")
     with pytest.raises(services.DuplicateBooking):
         _book(centre, now, 10, phone="0269999999", email="taro@example.jp")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["0120-123-456", "050-1234-5678", "080-1234-5678", "03-1234-5678", "0265-22-0110", "0570-012-345"],
+)
+def test_japanese_fixed_mobile_ip_and_free_dial_numbers_are_accepted(raw):
+    assert contact_clean(name="太郎", phone=raw).phone == raw.replace("-", "")
+
+
+@pytest.mark.parametrize("raw", ["0000000000", "090-1234-567", "0800-000-000", "01234567890"])
+def test_a_number_that_cannot_exist_in_japan_is_refused_though_it_has_10_or_11_digits(raw):
+    with pytest.raises(InvalidInput) as raised:
+        contact_clean(name="太郎", phone=raw)
+    assert list(raised.value.fields) == ["phone"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("0265220110", "0265-22-0110"),
+        ("０９０１２３４５６７８", "090-1234-5678"),
+        ("0262922345", "026-292-2345"),
+        ("0312345678", "03-1234-5678"),
+        ("0120123456", "0120-123-456"),
+        ("09000000001", "090-0000-0001"),
+        ("12345", "12345"),  # not a Japanese number: shown as it was given
+        ("", ""),
+    ],
+)
+def test_phone_numbers_are_shown_as_people_write_them(raw, shown):
+    assert format_phone(raw) == shown

@@ -65,7 +65,10 @@ def test_with_redis_down_the_pages_still_hold_the_chosen_time(nagano, travel, re
     slots_generate(now=travel(2026, 12, 1, 9, 0), venues=Venue.objects.filter(code="hokushin-centre"))
     page = Client()
     page.post("/book/", {"procedure": "record"})
-    page.post("/book/questions/", {"card_valid": "yes", "chip_ok": "yes", "licence_suspended": "no"})
+    page.post(
+        "/book/questions/",
+        {"card_valid": "yes", "chip_ok": "yes", "chip_has_space": "yes", "licence_not_suspended": "yes"},
+    )
     page.post("/book/venue/", {"venue": "hokushin-centre"})
     chosen = page.post("/book/date/", {"start": "2026-12-14T10:00:00+09:00"})
     assert chosen.status_code == 302, chosen.status_code

@@ -66,3 +66,50 @@ def test_the_signature_pin_is_named_for_portal_link_as_for_one_stop_everywhere()
 def test_only_a_page_that_shows_the_qr_code_mentions_it():
     assert not any("QR" in str(item) for item in what_to_bring("record"))
     assert any("QR" in str(item) for item in what_to_bring("record", with_qr=True))
+
+
+CHIP_NOTE = "ICチップに空きが足りないと、その日はこの手続ができません。"
+
+
+@pytest.mark.parametrize("code", ["record", "re-record", "one-stop", "portal-link"])
+def test_what_to_bring_says_what_happens_when_the_chip_has_no_room_for_the_procedures_that_ask(code):
+    with translation.override("ja"):
+        assert any(str(item).startswith(CHIP_NOTE) for item in what_to_bring(code))
+
+
+@pytest.mark.parametrize("code", ["erase", "holding-change", ""])
+def test_what_to_bring_says_nothing_of_the_chip_where_it_is_not_asked(code):
+    with translation.override("ja"):
+        assert not any("ICチップ" in str(item) for item in what_to_bring(code))
+
+
+@pytest.mark.parametrize(
+    ("language", "note"),
+    [("ja", CHIP_NOTE), ("en", "If the IC chip has not enough room left, this procedure cannot be done")],
+)
+def test_the_confirmation_email_says_what_happens_when_the_chip_has_no_room(language, note):
+    _subject, text, html = notifications.render(booked("record", language), kind="confirmed", token="t")
+    assert note in text and note in html
+    calendar = booking_ics(booked("re-record", language)).decode().replace("\r\n ", "").replace("\\,", ",")
+    assert note in calendar
+
+
+@pytest.mark.parametrize(
+    ("language", "pending"), [("ja", "電話番号は確認中です"), ("en", "the number is being checked")]
+)
+def test_the_email_holds_back_an_unconfirmed_venue_phone_with_a_note(language, pending):
+    booking = booked("record", language)
+    booking.venue.phone, booking.venue.phone_verified = "026-000-1111", False
+    booking.venue.save()
+    _subject, text, html = notifications.render(booking, kind="confirmed", token="t")
+    assert "026-000-1111" not in text and "026-000-1111" not in html
+    assert pending in text and pending in html
+    booking.venue.phone_verified = True
+    booking.venue.save()
+    _subject, text, html = notifications.render(booking, kind="confirmed", token="t")
+    assert "026-000-1111" in text and pending not in text
+
+
+def test_an_email_says_nothing_of_a_phone_when_no_number_is_known():
+    _subject, text, _html = notifications.render(booked("record"), kind="confirmed", token="t")
+    assert "電話:" not in text and "確認中" not in text

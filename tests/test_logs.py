@@ -28,18 +28,20 @@ from pythonjsonlogger.json import JsonFormatter
 from rest_framework.test import APIClient
 
 from bookings import tasks, views
+from bookings.contact import Contact
 from bookings.models import Booking, Notification
+from bookings.services import booking_create
 from bookings.slots import slots_generate
 from scheduler.clock import at_jst, local
 from scheduler.logs import RedactingFilter, redact, redact_emails, redact_phones, redact_secrets
 from scheduler.mail import ConsoleEmailBackend, send_error_text
-from venues.models import Venue
+from venues.models import Procedure, Venue
 
 pytestmark = pytest.mark.django_db
 
 MONDAY = date(2026, 12, 14)
 ALL_GOOD = {"card_valid": True, "chip_ok": True, "licence_suspended": False}
-CARD_OK = {"card_valid": "yes", "chip_ok": "yes", "licence_suspended": "no"}
+CARD_OK = {"card_valid": "yes", "chip_ok": "yes", "chip_has_space": "yes", "licence_not_suspended": "yes"}
 SETTINGS_FILE = Path(__file__).resolve().parent.parent / "scheduler" / "settings.py"
 
 
@@ -238,8 +240,11 @@ def test_a_booking_through_the_api_pages_and_worker_leaves_no_contact_data_in_th
     assert "Not Found: /booking/" in text and '"request": "GET /booking/' in text
     for reference in (api_reference, web_reference):
         assert f"予約番号 {reference}" in captured.printed  # confirmation (and reminder, cancellation)
-    assert captured.printed.count("To: [email]") == 4  # 2 confirmations, 1 cancellation, 1 reminder
-    assert "?token=…" in captured.printed and "[name] 様" in captured.printed
+    mails = [line for line in captured.printed.splitlines() if line.startswith("mail: ")]
+    assert len(mails) == 4  # 2 confirmations, 1 cancellation, 1 reminder: one line each
+    assert all(line.startswith("mail: to [email] subject ") for line in mails)
+    for reference in (api_reference, web_reference):
+        assert any(f"(reference {reference}; full text: /admin/bookings/notification/" in m for m in mails)
 
 
 # --- The SMTP refusal ----------------------------------------------------------------------------
@@ -314,7 +319,7 @@ def test_the_console_backend_is_the_default_without_a_mail_server(monkeypatch):
     assert runpy.run_path(str(SETTINGS_FILE))["EMAIL_BACKEND"] == "scheduler.mail.ConsoleEmailBackend"
 
 
-def test_the_console_backend_prints_the_message_with_the_recipient_token_and_name_masked():
+def test_the_console_backend_prints_one_line_per_message_with_the_recipient_and_name_masked():
     from django.core.mail import EmailMultiAlternatives
 
     token = "Abcdefghijklmnopqrstuvwxyz0123456789_-ABCDE"
@@ -328,20 +333,51 @@ def test_the_console_backend_prints_the_message_with_the_recipient_token_and_nam
     message.attach_alternative(f"<p>試験 ログ花子 様 {token}</p>", "text/html")
     message.attach("booking-ABCD2345.ics", b"BEGIN:VCALENDAR", "text/calendar")
     message.personal_data = ("試験 ログ花子", "hanako@example.jp")
+    message.full_text_path = "/admin/bookings/notification/12/change/"
     stream = io.StringIO()
     assert ConsoleEmailBackend(stream=stream).send_messages([message]) == 1
-    printed = stream.getvalue()
-    assert printed.splitlines()[:6] == [
-        "Subject: 【予約確定】（予約番号 ABCD2345）",
-        "From: [email]",
-        "To: [email]",
-        "Alternative: text/html (not shown)",
-        "Attachment: booking-ABCD2345.ics (text/calendar, not shown)",
-        "",
-    ]
-    assert "[name] 様" in printed and "/booking/ABCD2345/?token=…" in printed and "窓口 [phone]" in printed
-    for value in (token, "ログ花子", "hanako", "026-000-0000", "VCALENDAR"):
-        assert value not in printed
+    assert stream.getvalue() == (
+        "mail: to [email] subject 【予約確定】（予約番号 ABCD2345） "
+        "(reference ABCD2345; full text: /admin/bookings/notification/12/change/)\n"
+    )
+
+
+def test_the_console_line_masks_a_name_in_the_subject_and_says_when_there_is_no_reference():
+    from django.core.mail import EmailMessage
+
+    message = EmailMessage(
+        subject="試験 ログ花子 様へ\nお知らせ", body="本文", to=["a@example.jp", "b@example.jp"]
+    )
+    message.personal_data = ("試験 ログ花子",)
+    stream = io.StringIO()
+    ConsoleEmailBackend(stream=stream).send_messages([message])
+    assert stream.getvalue() == "mail: to [email], [email] subject [name] 様へ お知らせ (no reference)\n"
+
+
+def test_the_whole_message_is_on_the_outbox_page_of_the_admin_without_the_manage_token(
+    centre, client, captured, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import User
+
+    with django_capture_on_commit_callbacks(execute=True):
+        created = booking_create(
+            venue=centre,
+            procedure=Procedure.objects.get(code="erase"),
+            start=at_jst(date(2026, 12, 14), 10, 0),
+            contact=Contact("試験 ログ花子", "", "hanako@example.jp"),
+            answers={},
+            now=at_jst(date(2026, 12, 1), 9, 0),
+        )
+    notification = Notification.objects.get(booking=created.booking)
+    captured.assert_none_of(created.token, "ログ花子", "hanako")
+    line = next(line for line in captured.printed.splitlines() if line.startswith("mail: "))
+    path = f"/admin/bookings/notification/{notification.pk}/change/"
+    assert line.endswith(f"(reference {created.booking.reference}; full text: {path})")
+    client.force_login(User.objects.create_superuser("outbox-admin", password="a-long-test-password-42"))
+    page = client.get(path).content.decode()
+    assert "試験 ログ花子 様" in page and created.booking.reference in page
+    assert "マイナ免許証の窓口のご予約が確定しました。" in page
+    assert created.token not in page and "?token=" not in page  # the manage link is the resident's alone
 
 
 # --- Each rule -----------------------------------------------------------------------------------

@@ -65,7 +65,10 @@ def test_malformed_api_requests_answer_json_with_a_code(site, method, path, stat
 
 def walk_to_date(client):
     client.post("/book/", {"procedure": "record"})
-    client.post("/book/questions/", {"card_valid": "yes", "chip_ok": "yes", "licence_suspended": "no"})
+    client.post(
+        "/book/questions/",
+        {"card_valid": "yes", "chip_ok": "yes", "chip_has_space": "yes", "licence_not_suspended": "yes"},
+    )
     client.post("/book/venue/", {"venue": "hokushin-centre"})
 
 

@@ -116,6 +116,35 @@ def test_loading_again_keeps_the_counters_that_staff_set(nagano):
     ) == {3}
 
 
+def test_only_the_numbers_the_data_marks_verified_are_confirmed_when_first_loaded(nagano):
+    verified = set(Venue.objects.filter(phone_verified=True).values_list("code", flat=True))
+    assert verified == {"hokushin-centre", "toshin-centre", "chunanshin-centre"}
+
+
+def test_loading_again_keeps_a_phone_number_an_administrator_confirmed(nagano):
+    Venue.objects.filter(code="kiso-station").update(phone_verified=True)
+    report = reference_data_load()
+    assert Venue.objects.get(code="kiso-station").phone_verified
+    assert "venue kiso-station" not in report.updated
+
+
+def test_an_unconfirmed_number_in_the_data_never_replaces_one_an_administrator_confirmed(nagano):
+    Venue.objects.filter(code="kiso-station").update(phone="0264-22-0111", phone_verified=True)
+    data = copy.deepcopy(read_reference_data())
+    reference_data_load(data=data)
+    kiso = Venue.objects.get(code="kiso-station")
+    assert (kiso.phone, kiso.phone_verified) == ("0264-22-0111", True)
+
+
+def test_a_number_the_data_marks_verified_is_taken_confirmed(nagano):
+    data = copy.deepcopy(read_reference_data())
+    kiso = next(v for v in data["venues"] if v["code"] == "kiso-station")
+    kiso.update(phone="0264-22-0112", phone_verified=True)
+    reference_data_load(data=data)
+    loaded = Venue.objects.get(code="kiso-station")
+    assert (loaded.phone, loaded.phone_verified) == ("0264-22-0112", True)
+
+
 def test_the_command_reports_what_it_did(db, capsys):
     call_command("load_nagano")
     first = capsys.readouterr().out

@@ -199,9 +199,9 @@ def test_the_database_refuses_negative_taken_seats():
         Slot.objects.filter(pk=slot.pk).update(taken=F("taken") - 1)
 
 
-def test_generate_slots_command_shows_progress_per_venue(nagano, capsys, settings):
+def test_generate_slots_command_shows_progress_per_venue_with_v_2(nagano, capsys, settings):
     settings.CLOCK_NOW = NOW.isoformat()
-    call_command("generate_slots", "--days", "3")
+    call_command("generate_slots", "--days", "3", verbosity=2)
     out = capsys.readouterr().out
     assert "[1/31] hokushin-centre:" in out and "[31/31]" in out
     assert "generate_slots:" in out

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.django_db
 
 MONDAY = date(2026, 12, 14)
 START = at_jst(MONDAY, 10, 0)
-CARD_OK = {"card_valid": "yes", "chip_ok": "yes", "licence_suspended": "no"}
+# はい is always the fine answer on the page (the licence question is asked the other way round).
+CARD_OK = {"card_valid": "yes", "chip_ok": "yes", "chip_has_space": "yes", "licence_not_suspended": "yes"}
 CONTACT = {"name": "長野 太郎", "phone": "090-1234-5678", "email": "taro@example.jp"}
 
 
@@ -148,7 +149,12 @@ def test_a_resident_books_record_from_the_start_page_to_the_done_page(client, de
         "taro@example.jp",
         "ja",
     )
-    assert booking.answers == {"card_valid": True, "chip_ok": True, "licence_suspended": False}
+    assert booking.answers == {
+        "card_valid": True,
+        "chip_ok": True,
+        "chip_has_space": True,
+        "licence_suspended": False,
+    }
 
     page = text(client.get("/book/done/"))
     assert f'<p class="reference" id="reference">{booking.reference}</p>' in page
@@ -163,12 +169,12 @@ def test_a_resident_books_record_from_the_start_page_to_the_done_page(client, de
 def test_the_questions_are_only_those_the_procedure_needs(client, nagano):
     post(client, "/book/", {"procedure": "record"})
     page = text(client.get("/book/questions/"))
-    assert page.count("<fieldset") == 3 and "<legend>" in page and "有効期限内" in page
+    assert page.count("<fieldset") == 4 and "<legend>" in page and "有効期限内" in page
     assert "暗証番号" not in page.split("<main")[1].split("</form>")[0]
 
     post(client, "/book/", {"procedure": "one-stop"})
     page = text(client.get("/book/questions/"))
-    assert page.count("<fieldset") == 6 and "暗証番号（6〜16桁の英数字）を覚えていますか" in page
+    assert page.count("<fieldset") == 7 and "暗証番号（6〜16桁の英数字）を覚えていますか" in page
 
     post(client, "/book/", {"procedure": "erase"})
     assert client.get("/book/questions/").url == "/book/venue/"
@@ -201,6 +207,132 @@ def test_an_unanswered_question_is_asked_again(client, nagano):
     assert text(response).count("「はい」か「いいえ」を選んでください。") == 2
 
 
+ONE_STOP_YES = {
+    field: "yes"
+    for field in (
+        "card_valid",
+        "chip_ok",
+        "chip_has_space",
+        "licence_not_suspended",
+        "card_only",
+        "signature_cert_valid",
+        "knows_signature_pin",
+    )
+}
+
+
+def test_every_question_reads_the_same_way_round_so_that_yes_is_always_the_fine_answer(client, nagano):
+    post(client, "/book/", {"procedure": "one-stop"})
+    page = text(client.get("/book/questions/"))
+    assert "停止処分を受けていますか" not in page and "停止処分を受けずに使える状態ですか" in page
+    assert post(client, "/book/questions/", ONE_STOP_YES).url == "/book/venue/"
+    # The page's wording is turned round, the API's key keeps its meaning (api.md).
+    assert client.session[views.FLOW]["answers"] == {
+        "card_valid": True,
+        "chip_ok": True,
+        "chip_has_space": True,
+        "licence_suspended": False,
+        "card_only": True,
+        "signature_cert_valid": True,
+        "knows_signature_pin": True,
+    }
+
+
+@pytest.mark.parametrize("field", list(ONE_STOP_YES))
+def test_no_to_any_single_question_stops_the_flow(client, nagano, field):
+    post(client, "/book/", {"procedure": "one-stop"})
+    response = post(client, "/book/questions/", {**ONE_STOP_YES, field: "no"})
+    assert response.status_code == 200 and "今は予約できません" in text(response)
+    assert client.get("/book/venue/").url == "/book/questions/"
+
+
+def test_no_to_the_licence_question_says_that_a_suspended_licence_cannot_be_recorded(client, nagano):
+    post(client, "/book/", {"procedure": "record"})
+    page = text(post(client, "/book/questions/", {**CARD_OK, "licence_not_suspended": "no"}))
+    assert "停止処分の期間中は、カードへの記録はできません。" in page
+
+
+def test_a_chip_without_room_stops_the_flow_and_says_to_ask_the_municipality_first(client, nagano):
+    post(client, "/book/", {"procedure": "re-record"})
+    page = text(post(client, "/book/questions/", {**CARD_OK, "chip_has_space": "no"}))
+    assert "今は予約できません" in page
+    assert "ICチップに空きがないと、免許の情報は書き込めません。" in page and "市区町村" in page
+    assert client.get("/book/venue/").url == "/book/questions/"
+
+
+def test_a_resident_who_does_not_know_whether_the_chip_has_room_can_book_and_is_told_what_happens(
+    client, nagano
+):
+    post(client, "/book/", {"procedure": "record"})
+    page = text(client.get("/book/questions/"))
+    question = page.split("ICチップに、免許の情報を書き込む空きがありますか")[1].split("</fieldset>")[0]
+    assert 'value="unsure"' in question and "分からない" in question
+    assert "分からなくても予約できます。" in question
+    assert 'aria-describedby="id_chip_has_space_helptext"' in page
+    assert post(client, "/book/questions/", {**CARD_OK, "chip_has_space": "unsure"}).url == "/book/venue/"
+    assert client.session[views.FLOW]["answers"] == {
+        "card_valid": True,
+        "chip_ok": True,
+        "licence_suspended": False,
+    }
+    again = text(client.get("/book/questions/"))  # back to the questions: the choices are kept
+    assert re.search(r'name="chip_has_space" value="unsure"[^>]*checked', again)
+    assert re.search(r'name="licence_not_suspended" value="yes"[^>]*checked', again)
+
+
+def test_the_chip_question_is_not_asked_for_erase_or_holding_change(client, nagano):
+    for procedure in ("erase", "holding-change"):
+        post(client, "/book/", {"procedure": procedure})
+        assert client.get("/book/questions/").url == "/book/venue/"
+
+
+def test_english_questions_read_yes_for_fine_and_offer_i_do_not_know_for_the_chip(client, nagano):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    post(client, "/book/", {"procedure": "record"})
+    page = text(client.get("/book/questions/"))
+    assert "Is there room left on your card&#x27;s IC chip for the licence?" in page
+    assert "I don&#x27;t know" in page and "You can book without knowing." in page
+    assert "Can your driving licence be used, without a suspension?" in page
+    page = text(post(client, "/book/questions/", {**CARD_OK, "chip_has_space": "no"}))
+    assert "Without room on the IC chip, the licence cannot be written onto it." in page
+
+
+def test_stations_that_take_no_procedure_are_not_offered_but_a_koban_names_its_parent_station(client, nagano):
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    page = text(client.get("/book/venue/"))
+    for code in ("nagano-minami-station", "saku-station", "shiojiri-station"):
+        assert f'value="{code}"' not in page
+    assert "塩尻警察署" not in page
+    koban = page.split("松代交番", 1)[1].split("</li>")[0]
+    assert "所属警察署" in koban and "長野南警察署" in koban
+    assert "佐久警察署" in page.split("臼田交番", 1)[1].split("</li>")[0]
+    response = post(client, "/book/venue/", {"venue": "saku-station"})
+    assert response.status_code == 200 and "date" not in response.headers.get("Location", "")
+
+
+def test_an_unconfirmed_venue_phone_is_held_back_with_a_note_until_an_administrator_confirms_it(
+    client, nagano
+):
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    page = text(client.get("/book/venue/"))
+    chuo = page.split("長野中央警察署", 1)[1].split("</li>")[0]
+    assert "244-0110" not in chuo and "0262440110" not in chuo and "電話番号は確認中です" in chuo
+    assert "292-2345" in page.split("北信運転免許センター", 1)[1].split("</li>")[0]  # confirmed in the data
+    assert "確認中" not in page.split("松代交番", 1)[1].split("</li>")[0]  # no number known: nothing said
+    Venue.objects.filter(code="nagano-chuo-station").update(phone_verified=True)
+    chuo = text(client.get("/book/venue/")).split("長野中央警察署", 1)[1].split("</li>")[0]
+    assert "244-0110" in chuo and "確認中" not in chuo
+
+
+def test_the_done_page_holds_back_an_unconfirmed_venue_phone(client, december):
+    Venue.objects.filter(code="hokushin-centre").update(phone_verified=False)
+    book(client)
+    main = text(client.get("/book/done/")).split("<main")[1].split("</main>")[0]
+    assert "292-2345" not in main and "0262922345" not in main and "電話番号は確認中です" in main
+
+
 def test_the_venue_page_offers_only_venues_that_take_the_procedure_grouped_by_area(client, nagano):
     post(client, "/book/", {"procedure": "record"})
     post(client, "/book/questions/", CARD_OK)
@@ -216,11 +348,11 @@ def test_a_koban_shows_that_it_takes_only_erase(client, nagano):
     post(client, "/book/", {"procedure": "erase"})
     client.get("/book/questions/")
     page = text(client.get("/book/venue/"))
-    koban = page.split("丸子交番")[1].split("</li>")[0]
-    assert "この会場で受け付けるのは「記録抹消」だけです。" in koban
-    assert "9:00–11:30、13:00–16:00" in koban
-    centre = page.split("北信運転免許センター")[1].split("</li>")[0]
-    assert "だけです" not in centre
+    # said once above the list (issue 13), not on each of the 25 cards
+    notes = page.split('name="venue"')[0]
+    assert "警察署と運転免許事務取扱交番で受け付けるのは「記録抹消」だけです。" in notes
+    koban = card(page, "丸子交番")
+    assert "9:00–11:30、13:00–16:00" in koban and "だけです" not in koban
 
 
 def test_the_calendar_marks_closed_days_with_their_reason(client, nagano, travel):
@@ -557,7 +689,7 @@ def test_an_english_resident_books_with_english_dates_and_texts(client, december
     booking = book(client)
     assert booking.language == "en"
     page = text(client.get("/book/done/"))
-    assert "Mon 14 December 2026, 10:00" in page and "Hokushin Driver&#x27;s License Center" in page
+    assert "Mon 14 December 2026, 10:00" in page and "Hokushin Driving Licence Centre" in page
     assert "Booking reference" in page and "My Number Card" in page
 
 
@@ -703,3 +835,158 @@ def test_the_manage_token_leaves_the_session_once_the_done_page_showed_it(client
     again = text(client.get("/book/done/"))
     assert "?token=" not in again and booking.reference in again
     assert client.get(f"/booking/{booking.reference}/").status_code == 200  # still manageable here
+
+
+# --- Issue 13: what residents noticed ---------------------------------------------------------
+
+
+def card(page: str, name: str) -> str:
+    """The venue page's card of one venue (its heading starts with the name)."""
+    return next(part for part in page.split('<li class="card venue') if f"<h3>{name} " in part)
+
+
+def erase_to_contact(client) -> None:
+    """Erase (no questions) at Hokushin, Monday 10:00 held: the contact page is next."""
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    post(client, "/book/venue/", {"venue": "hokushin-centre"})
+    assert post(client, "/book/date/", {"start": START.isoformat()}).url == "/book/contact/"
+
+
+def test_the_contact_form_shows_every_error_at_once_under_a_summary_that_links_to_each_field(
+    client, december
+):
+    erase_to_contact(client)
+    response = post(client, "/book/contact/", {"name": "長" * 61, "phone": "12345", "email": "taro@"})
+    page = text(response)
+    summary = re.search(r'<div class="error-summary"[^>]*>(.*?)</div>', page).group(0)
+    assert 'role="alert"' in summary and 'tabindex="-1"' in summary and "autofocus" in summary
+    assert re.findall(r'href="#(id_\w+)"', summary) == ["id_name", "id_phone", "id_email"]
+    assert "3つあります" in summary
+    # the long name is not cut: it is kept as typed and the message says how long it is
+    assert "お名前は60文字までで入力してください（いまは61文字です）。" in page
+    assert "長" * 61 in page and 'maxlength="60"' not in page
+    assert "10桁か11桁" in page and "メールアドレスの形を確かめてください" in page
+    # every aria-describedby names elements that exist on the page
+    described = [i for ids in re.findall(r'aria-describedby="([^"]+)"', page) for i in ids.split()]
+    assert {"id_name_error", "id_phone_helptext", "id_phone_error", "id_email_error"} <= set(described)
+    for target in described:
+        assert f'id="{target}"' in page, target
+    assert page.count('aria-invalid="true"') == 3
+
+
+def test_without_a_phone_or_email_the_summary_points_at_the_phone_field(client, december):
+    erase_to_contact(client)
+    page = text(post(client, "/book/contact/", {"name": "", "phone": "", "email": ""}))
+    summary = re.search(r'<div class="error-summary"[^>]*>(.*?)</div>', page).group(0)
+    assert re.findall(r'href="#(id_\w+)"', summary) == ["id_name", "id_phone"]
+    assert "お名前を入力してください" in summary and "どちらかを入力してください" in summary
+
+
+def test_a_contact_page_without_errors_has_no_summary(client, december):
+    erase_to_contact(client)
+    page = text(client.get("/book/contact/"))
+    assert "error-summary" not in page and "aria-invalid" not in page
+
+
+def test_the_steps_are_numbered_for_the_pages_the_procedure_has():
+    assert views._step(None, "procedure") == {"step": 1, "steps_total": 0}
+    assert views._step("record", "questions") == {"step": 2, "steps_total": 6}
+    assert views._step("record", "confirm") == {"step": 6, "steps_total": 6}
+    assert views._step("erase", "venue") == {"step": 2, "steps_total": 5}
+    assert views._step("erase", "confirm") == {"step": 5, "steps_total": 5}
+
+
+def test_erase_counts_five_steps_on_every_page(client, december):
+    assert "ステップ 1</p>" in text(client.get("/book/"))
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    assert "ステップ 2 / 5" in text(client.get("/book/venue/"))
+    post(client, "/book/venue/", {"venue": "hokushin-centre"})
+    assert "ステップ 3 / 5" in text(client.get("/book/date/?day=2026-12-14"))
+    post(client, "/book/date/", {"start": START.isoformat()})
+    assert "ステップ 4 / 5" in text(client.get("/book/contact/"))
+    post(client, "/book/contact/", CONTACT)
+    assert "ステップ 5 / 5" in text(client.get("/book/confirm/"))
+
+
+def times_of(page: str) -> str:
+    return page.split('id="times"')[1]
+
+
+def test_times_are_grouped_morning_and_afternoon_with_seats_left_when_two_counters_are_open(client, december):
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    post(client, "/book/venue/", {"venue": "hokushin-centre"})
+    one_counter = times_of(text(client.get("/book/date/?day=2026-12-14")))
+    assert re.findall(r'<h3 class="times-part">(.*?)</h3>', one_counter) == ["午前", "午後"]
+    assert one_counter.index("10:00") < one_counter.index("午後") < one_counter.index("14:30")
+    assert "残り" not in one_counter and "空き" in one_counter
+
+    day = Slot.objects.filter(venue__code="hokushin-centre", date=MONDAY)
+    day.update(capacity=2)
+    day.filter(start=at_jst(MONDAY, 10, 10)).update(taken=1)
+    from bookings import availability_cache
+
+    availability_cache.new_generation()
+    two_counters = times_of(text(client.get("/book/date/?day=2026-12-14")))
+    assert '10:00<span class="state">残り2</span>' in two_counters
+    assert '10:10<span class="state">残り1</span>' in two_counters
+
+
+def test_the_calendar_marks_today(client, december):
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    post(client, "/book/venue/", {"venue": "hokushin-centre"})
+    page = text(client.get("/book/date/?month=2026-12"))
+    today = re.findall(r'<td class="[^"]*\btoday\b[^"]*".*?</td>', page)
+    assert len(today) == 1 and '<span class="num">1</span>' in today[0] and "今日" in today[0]
+
+
+def test_the_reschedule_calendar_marks_the_day_and_time_of_the_current_booking(client, december):
+    booking, token = made(procedure="erase")
+    client.get(f"/booking/{booking.reference}/?token={token}")
+    page = text(client.get(f"/booking/{booking.reference}/reschedule/?day=2026-12-14"))
+    mine = re.findall(r'<td class="[^"]*\bmine\b[^"]*".*?</td>', page)
+    assert len(mine) == 1 and '<span class="num">14</span>' in mine[0] and "予約中" in mine[0]
+    assert 'class="time full mine" disabled>10:00<span class="state">現在の予約' in page
+
+
+def test_the_erase_venue_list_is_grouped_by_area_with_the_note_once_and_map_and_phone_links(client, nagano):
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    page = text(client.get("/book/venue/"))
+    assert re.findall(r"<h2>(.*?)</h2>", page) == ["北信", "東信", "中信", "南信"]
+    assert page.count('name="venue"') == 28
+    assert page.count("受け付けるのは「記録抹消」だけです") == 1
+    assert page.count('class="map-link" href="https://www.google.com/maps/search/?api=1&amp;query=') == 28
+    assert "target=" not in page and "<script" not in page
+    chuo = card(page, "長野中央警察署")
+    assert "〒380-0803 長野県長野市三輪一丁目6番15号" in chuo
+    assert "query=%E3%80%92380-0803" in chuo  # the map looks the street address up
+    centre = card(page, "北信運転免許センター")
+    assert '<a class="tel" href="tel:0262922345">026-292-2345</a>' in centre
+
+
+def test_english_venue_cards_show_romanised_addresses_and_one_spelling(client, nagano):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    post(client, "/book/", {"procedure": "erase"})
+    client.get("/book/questions/")
+    page = text(client.get("/book/venue/"))
+    assert "1-6-15 Miwa, Nagano City, Nagano 380-0803" in page and "三輪" not in page.split("<main")[1]
+    assert "Ueda City" in page  # a municipality where the street is not known
+    assert "Hokushin Driving Licence Centre" in page
+    for american in ("License", "license", "Center"):
+        assert american not in page, american
+
+
+def test_every_page_says_whose_site_it_is_and_where_to_ask(client, nagano):
+    for url in ("/", "/help/", "/booking/lookup/", "/book/", "/no-such-page/"):
+        page = text(client.get(url))
+        footer = page.split('<footer class="site-footer">')[1]
+        assert "運営：長野県警察（長野県）" in footer, url
+        assert '<a class="tel" href="tel:0262922345">026-292-2345</a>' in footer, url
+        assert "中南信運転免許センター" in footer
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    footer = text(client.get("/help/")).split('<footer class="site-footer">')[1]
+    assert "Nagano Prefectural Police" in footer and "Toshin Driving Licence Centre" in footer

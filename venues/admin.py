@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.apps import apps as django_apps
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -32,6 +35,8 @@ from .scoping import has_any_venue, is_prefecture_admin, scope, venues_for
 admin.site.site_header = _("マイナ免許証 窓口予約 管理")
 admin.site.site_title = _("窓口予約 管理")
 admin.site.index_title = _("窓口の管理")
+# django-axes names its app "Axes" (its model and field names: locale/ja/LC_MESSAGES/django.po).
+django_apps.get_app_config("axes").verbose_name = _("ログインの記録（不正ログイン対策）")
 
 NO_VENUE_MESSAGE = _(
     "担当会場が設定されていないため、表示できるものはありません。県管理者に担当会場の登録を依頼してください。"
@@ -41,6 +46,8 @@ NO_VENUE_MESSAGE = _(
 ERROR_TEXT = {
     "slot_full": _("この枠は満席です。"),
     "invalid_transition": _("今の状態からはその操作はできません。"),
+    "not_the_visit_day": _("受付は来庁日（%(visit_day)s）の当日だけできます。"),
+    "no_show_too_early": _("「来庁なし」にできるのは予約の時間が終わってからです（%(allowed_from)s以降）。"),
     "not_active": _("この予約はすでに有効ではありません。"),
     "outside_booking_window": _("その時刻はすでに終わっています。"),
     "no_such_slot": _("その時刻に始まる受付枠がありません（休止中か、その手続を受け付けていない枠です）。"),
@@ -63,7 +70,9 @@ def error_text(error: DomainError) -> str:
         return " / ".join(parts) or str(error.detail)
     if isinstance(error, CapacityBelowTaken):
         return str(error.detail)
-    return str(ERROR_TEXT.get(error.code, error.detail))
+    if error.code in ERROR_TEXT:
+        return str(ERROR_TEXT[error.code]) % error.extra  # the error's details fill the wording
+    return str(error.detail)
 
 
 def day_page_url(venue: Venue, day: Any = None) -> str:
@@ -167,7 +176,7 @@ class ProcedureAdmin(admin.ModelAdmin):
 @admin.register(Venue)
 class VenueAdmin(VenueScopedAdmin):
     venue_path = "pk"
-    list_display = ["name", "kind", "area", "city", "phone", "is_active", "queue_links"]
+    list_display = ["name", "kind", "area", "city", "phone", "phone_verified", "is_active", "queue_links"]
     list_filter = ["kind", "area", "is_active"]
     search_fields = ["name", "name_en", "code", "city"]
     filter_horizontal = ["procedures"]
@@ -329,6 +338,7 @@ class ClosureForm(forms.ModelForm):
             return
         affected = planning.closure_bookings(closure=self.instance, now=clock.now())
         if affected and not self.cleaned_data.get("confirm_cancel"):
+            self.to_confirm = affected  # shown as a confirmation (ClosureAdmin), not as an error
             listed = "、".join(
                 f"{clock.local(b.start):%m/%d %H:%M} {b.reference} {b.name}" for b in affected[:20]
             )
@@ -361,8 +371,47 @@ class ClosureAdmin(ServiceErrorsAdmin, AuditOnPageAdmin, VenueScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["venue"] if obj is not None else []
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """Bookings inside the closure: a confirmation to tick (neutral), not a red form error."""
+        form = context["adminform"].form
+        to_confirm = getattr(form, "to_confirm", None)
+        if to_confirm and set(form.errors) == {"confirm_cancel"}:
+            del form.errors["confirm_cancel"]
+            context["errors"] = []
+            context["closure_to_confirm"] = to_confirm
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        closure = self.get_object(request, object_id)
+        if closure is not None:
+            extra_context["people_to_phone"] = planning.closure_people_to_phone(closure=closure)
+            extra_context["phone_list_url"] = reverse("admin:venues_closure_phone", args=[closure.pk])
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/phone/", wrap(self._phone_list), name="venues_closure_phone"),
+            *super().get_urls(),
+        ]
+
+    def _phone_list(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The people to phone, printable on its own (A4, no admin chrome)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        closure = get_object_or_404(self.get_queryset(request).select_related("venue"), pk=pk)
+        context = {
+            "closure": closure,
+            "hours": self.hours(closure),
+            "people": planning.closure_people_to_phone(closure=closure),
+            "now": clock.now(),
+        }
+        return TemplateResponse(request, "admin/venues/closure/phone_list.html", context)
+
     def save_model(self, request, obj, form, change) -> None:
         result = planning.closure_save(closure=obj, actor=request.user, now=clock.now())
+        request.closure_to_phone = bool(result.to_phone)
         if result.cancelled:
             self.message_user(
                 request,
@@ -381,9 +430,12 @@ class ClosureAdmin(ServiceErrorsAdmin, AuditOnPageAdmin, VenueScopedAdmin):
             )
 
     def _back_to_the_day(self, request, obj, response: HttpResponse) -> HttpResponse:
-        """After "save", show the day the closure starts on (its cancelled bookings, its note)."""
+        """After "save", show the day the closure starts on (its cancelled bookings, its note), or
+        the closure's own page when people must be phoned (the list stays there)."""
         if any(key in request.POST for key in ("_continue", "_addanother", IS_POPUP_VAR)):
             return response
+        if getattr(request, "closure_to_phone", False):
+            return HttpResponseRedirect(f"{reverse('admin:venues_closure_change', args=[obj.pk])}#to-phone")
         return HttpResponseRedirect(day_page_url(obj.venue, obj.start_date))
 
     def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
@@ -411,12 +463,43 @@ class StaffMembershipAdmin(VenueScopedAdmin):
     autocomplete_fields = ["user", "venue"]
 
 
+class AuditObjectFilter(admin.SimpleListFilter):
+    title = _("対象")
+    parameter_name = "object_type"
+
+    def lookups(self, request, model_admin):
+        return [(key, model._meta.verbose_name) for key, model in AUDIT_MODELS.items()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(object_type=self.value()) if self.value() else queryset
+
+
+class AuditActionFilter(admin.SimpleListFilter):
+    title = _("操作")
+    parameter_name = "audit_action"  # not `action`: the admin's own name for bulk actions
+
+    def lookups(self, request, model_admin):
+        return list(AUDIT_ACTIONS.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(VenueScopedAdmin):
-    list_display = ["at", "actor", "venue", "object_type", "object_id", "action", "summary", "note"]
-    list_filter = ["object_type", "action", ("venue", admin.RelatedOnlyFieldListFilter)]
+    list_display = ["at", "actor", "venue", "object_label", "object_id", "action_label", "summary", "note"]
+    list_filter = [AuditObjectFilter, AuditActionFilter, ("venue", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["object_id", "note", "actor__username"]
     date_hierarchy = "at"
+
+    @admin.display(description=_("対象"), ordering="object_type")
+    def object_label(self, entry: AuditEntry) -> str:
+        model = AUDIT_MODELS.get(entry.object_type)
+        return str(model._meta.verbose_name) if model else entry.object_type
+
+    @admin.display(description=_("操作"), ordering="action")
+    def action_label(self, entry: AuditEntry) -> str:
+        return str(AUDIT_ACTIONS.get(entry.action, entry.action))
 
     @admin.display(description=_("変更内容"))
     def summary(self, entry: AuditEntry) -> str:

@@ -49,7 +49,17 @@ class VenueListApi(APIView):
         kind = serializers.ChoiceField(choices=Venue.Kind.choices)
         area = serializers.ChoiceField(choices=Venue.Area.choices)
         address = serializers.CharField()
-        phone = serializers.CharField()
+        phone = serializers.CharField(
+            source="public_phone",
+            help_text="Empty while unknown, or while an administrator has not yet confirmed it.",
+        )
+        phone_pending = serializers.BooleanField(
+            help_text="True when a number is known but not confirmed yet (it is then held back)."
+        )
+        parent_name = serializers.CharField(
+            source="parent.name", allow_null=True, default=None, help_text="A koban's police station."
+        )
+        parent_name_en = serializers.CharField(source="parent.name_en", allow_null=True, default=None)
         procedures = serializers.SerializerMethodField()
 
         def get_procedures(self, venue) -> list[str]:

@@ -67,6 +67,8 @@ class Venue(LocalizedName, models.Model):
     area = models.CharField(_("地域"), max_length=20, choices=Area.choices)
     city = models.CharField(_("市町村"), max_length=40, blank=True)
     address = models.CharField(_("住所"), max_length=200, blank=True)
+    city_en = models.CharField(_("市町村（英語）"), max_length=40, blank=True)
+    address_en = models.CharField(_("住所（英語）"), max_length=200, blank=True)
     phone = models.CharField(_("電話番号"), max_length=20, blank=True)
     phone_verified = models.BooleanField(_("電話番号確認済み"), default=False)
     parent = models.ForeignKey(
@@ -103,6 +105,31 @@ class Venue(LocalizedName, models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def display_address(self) -> str:
+        """The street address in the page's language (romanised in English), or "" if unknown."""
+        if (get_language() or "ja").startswith("en"):
+            return self.address_en or self.address
+        return self.address
+
+    @property
+    def display_city(self) -> str:
+        if (get_language() or "ja").startswith("en") and self.city_en:
+            return self.city_en
+        return self.city
+
+    @property
+    def public_phone(self) -> str:
+        """The number residents are shown (pages, API, e-mails): only one an administrator has
+        confirmed. A wrong number sends a resident's call to a stranger, so an unconfirmed one is
+        held back rather than shown with a mark."""
+        return self.phone if self.phone_verified else ""
+
+    @property
+    def phone_pending(self) -> bool:
+        """A number is known but not confirmed yet: residents are told it is being checked."""
+        return bool(self.phone) and not self.phone_verified
 
 
 class ReceptionWindow(models.Model):

@@ -44,6 +44,9 @@ class SeatPlanner(Protocol):
     ) -> list[Any]:
         """Cancel those bookings as `cancelled_by_venue` (each told); the ones cancelled."""
 
+    def closure_cancelled(self, *, closure: Closure) -> list[Any]:
+        """Bookings cancelled by the venue inside the closure's days and hours."""
+
 
 _planner: SeatPlanner | None = None
 
@@ -170,6 +173,14 @@ class ClosureResult:
 def closure_bookings(*, closure: Closure, now: datetime) -> list[Any]:
     """The bookings a closure would cancel (for the confirmation page before it is saved)."""
     return seat_planner().closure_bookings(closure=closure, now=now)
+
+
+def closure_people_to_phone(*, closure: Closure) -> list[Any]:
+    """The people whose bookings the closure cancelled and who left no e-mail address: staff
+    phone them (kept on the closure's page until it is removed)."""
+    if closure.pk is None:
+        return []
+    return [booking for booking in seat_planner().closure_cancelled(closure=closure) if not booking.email]
 
 
 def window_conflicts(*, window: ReceptionWindow, now: datetime) -> list[Any]:

@@ -15,10 +15,18 @@ from .models import Procedure, Venue
 CODE_SHAPE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # as `code_validator`: nothing else is looked up
 
 
+def public_venues() -> QuerySet[Venue]:
+    """Venues a resident can book at least one procedure at (api.md): active, and taking one.
+    A station that takes none (長野南, 佐久, 塩尻) is kept only as a koban's parent station."""
+    takes = Venue.procedures.through.objects.filter(venue_id=OuterRef("pk"))
+    return Venue.objects.filter(Exists(takes), is_active=True)
+
+
 def venue_get(code: str) -> Venue:
+    """A public venue by its code, else `unknown_venue`."""
     if not CODE_SHAPE.fullmatch(str(code)):  # e.g. a NUL byte, which PostgreSQL refuses (a 500)
         raise UnknownVenue()
-    venue = Venue.objects.filter(code=str(code), is_active=True).first()
+    venue = public_venues().filter(code=str(code)).first()
     if venue is None:
         raise UnknownVenue()
     return venue
@@ -35,12 +43,15 @@ def procedure_get(code: str | None) -> Procedure:
     return procedure
 
 
-VENUE_BY_CODE = f"SELECT * FROM {Venue._meta.db_table} WHERE code = %s AND is_active"  # noqa: S608
+VENUE_BY_CODE = (  # a public venue, as `public_venues`
+    f"SELECT v.* FROM {Venue._meta.db_table} v WHERE v.code = %s AND v.is_active AND EXISTS "  # noqa: S608
+    f"(SELECT 1 FROM {Venue.procedures.through._meta.db_table} t WHERE t.venue_id = v.id)"
+)
 PROCEDURE_BY_CODE = f"SELECT * FROM {Procedure._meta.db_table} WHERE code = %s"  # noqa: S608
 
 
 def venue_and_procedure(venue_code: str, procedure_code: str) -> tuple[Venue | None, Procedure | None]:
-    """The active venue and the procedure of these codes (None where unknown).
+    """The public venue and the procedure of these codes (None where unknown).
 
     `Manager.raw()`, not querysets: on every booking and hold. The two `.filter(...).first()`
     cost 2.5x as much per call on PostgreSQL (3.3x on SQLite) as these two statements, measured
@@ -68,7 +79,7 @@ def offered_procedure_get(venue: Venue, code: str | None) -> Procedure:
 
 
 def venue_list(*, procedure: Procedure | None = None) -> QuerySet[Venue]:
-    venues = Venue.objects.filter(is_active=True).prefetch_related("procedures")
+    venues = public_venues().select_related("parent").prefetch_related("procedures")
     if procedure is not None:
         venues = venues.filter(procedures=procedure)
     return venues.order_by("sort_order", "code")

@@ -66,6 +66,16 @@ def _sync_m2m(manager: Any, wanted: set[int], label: str, report: LoadReport) ->
             report.updated.append(label)
 
 
+def _phone_values(existing: Venue | None, item: dict[str, Any]) -> dict[str, Any]:
+    """The phone and its confirmation from the data, except that a number an administrator has
+    confirmed in the admin stays, confirmed, until the data itself gives a confirmed number:
+    loading again never takes a confirmation back (nor swaps it for an unconfirmed number)."""
+    phone, verified = item.get("phone") or "", bool(item.get("phone_verified"))
+    if existing is not None and existing.phone_verified and existing.phone and not verified:
+        return {"phone": existing.phone, "phone_verified": True}
+    return {"phone": phone, "phone_verified": verified}
+
+
 def read_reference_data(path: Path = DATA_FILE) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
@@ -75,7 +85,8 @@ def read_reference_data(path: Path = DATA_FILE) -> dict[str, Any]:
 def reference_data_load(
     *, data: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None
 ) -> LoadReport:
-    """Create or update procedures, venues and windows; idempotent. Counters stay as staff set them."""
+    """Create or update procedures, venues and windows; idempotent. Counters stay as staff set them,
+    and so does a phone number an administrator confirmed (`_phone_values`)."""
     data = data if data is not None else read_reference_data()
     report = LoadReport()
     say = progress or (lambda message: None)
@@ -103,6 +114,7 @@ def reference_data_load(
     total = len(data["venues"])
     for order, item in enumerate(data["venues"], start=1):
         label = f"venue {item['code']}"
+        existing = Venue.objects.filter(code=item["code"]).first()
         venue = _upsert(
             Venue,
             {"code": item["code"]},
@@ -113,8 +125,9 @@ def reference_data_load(
                 "area": item["area"],
                 "city": item.get("city") or "",
                 "address": item.get("address") or "",
-                "phone": item.get("phone") or "",
-                "phone_verified": bool(item.get("phone_verified")),
+                "city_en": item.get("city_en") or "",
+                "address_en": item.get("address_en") or "",
+                **_phone_values(existing, item),
                 "sort_order": order,
             },
             label,
@@ -207,7 +220,9 @@ VENUE_AUDIT_FIELDS = [
     "kind",
     "area",
     "city",
+    "city_en",
     "address",
+    "address_en",
     "phone",
     "phone_verified",
     "horizon_days",

@@ -18,11 +18,12 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from scheduler import clock
+from scheduler import clock, parsing
 from scheduler.errors import DomainError
+from scheduler.logs import redact_secrets
 from venues.admin import VenueScopedAdmin, day_page_url, error_text
 
-from .. import queue, seats
+from .. import notifications, queue, seats
 from ..models import Booking, BookingEvent, Notification, Slot
 from . import pages
 
@@ -33,7 +34,7 @@ class BookingEventInline(admin.TabularInline):
     model = BookingEvent
     extra = 0
     can_delete = False
-    fields = ["at_local", "from_label", "to_label", "actor", "actor_kind", "note"]
+    fields = ["at_local", "from_label", "to_label", "actor", "actor_kind_label", "note_label"]
     readonly_fields = fields
     verbose_name = _("履歴")
     verbose_name_plural = _("状態の履歴（いつ・誰が・何から何へ）")
@@ -44,11 +45,19 @@ class BookingEventInline(admin.TabularInline):
 
     @admin.display(description=_("変更前"))
     def from_label(self, event: BookingEvent) -> str:
-        return str(Booking.Status(event.from_status).label) if event.from_status else "—"
+        return str(Booking.Status(event.from_status).label) if event.from_status else str(_("（新規）"))
 
     @admin.display(description=_("変更後"))
     def to_label(self, event: BookingEvent) -> str:
         return str(Booking.Status(event.to_status).label)
+
+    @admin.display(description=_("実施者の種別"))
+    def actor_kind_label(self, event: BookingEvent) -> str:
+        return str(ACTOR_KINDS.get(event.actor_kind, event.actor_kind))
+
+    @admin.display(description=_("メモ"))
+    def note_label(self, event: BookingEvent) -> str:
+        return note_shown(event.note)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -58,6 +67,32 @@ class BookingEventInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
+
+
+ACTOR_KINDS = {"resident": _("ご本人"), "staff": _("職員"), "system": _("自動処理")}
+LANGUAGES = {"ja": _("日本語"), "en": _("英語")}
+EVENT_NOTES = {
+    "check_in": _("受付"),
+    "start": _("窓口へ"),
+    "done": _("完了"),
+    "no_show": _("来庁なし"),
+    "undo": _("元に戻す"),
+    "staff": _("職員が取消"),
+    "system: no-show after the last window": _("自動: 受付時間の終了後も来庁なし"),
+}
+_RESCHEDULED = re.compile(r"^rescheduled from (\S+)$")
+
+
+def note_shown(note: str) -> str:
+    """An event's note for staff: the services' short codes in Japanese, other text as it is."""
+    if note in EVENT_NOTES:
+        return str(EVENT_NOTES[note])
+    moved = _RESCHEDULED.match(note or "")
+    if moved:
+        when = parsing.moment_or_none(moved.group(1))
+        shown = f"{clock.local(when):%Y-%m-%d %H:%M}" if when else moved.group(1)
+        return str(_("日時を変更（変更前: %(when)s）")) % {"when": shown}
+    return note or "—"
 
 
 def _phone_or_reference(term: str) -> str:
@@ -86,7 +121,7 @@ class BookingAdmin(VenueScopedAdmin):
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["reference", "status", "channel", "venue", "procedure", "when", "slot_count"]}),
-        (_("ご本人"), {"fields": ["name", "phone", "email", "language"]}),
+        (_("ご本人"), {"fields": ["name", "phone", "email", "language_label"]}),
         (_("確認事項への回答"), {"fields": ["answers_shown"]}),
         (_("記録"), {"fields": ["created_at", "updated_at", "erased_at"]}),
     ]
@@ -101,7 +136,7 @@ class BookingAdmin(VenueScopedAdmin):
         "name",
         "phone",
         "email",
-        "language",
+        "language_label",
         "answers_shown",
         "created_at",
         "updated_at",
@@ -114,6 +149,10 @@ class BookingAdmin(VenueScopedAdmin):
     def when(self, booking: Booking) -> str:
         start, end = clock.local(booking.start), clock.local(booking.end)
         return f"{start:%Y-%m-%d}（{'月火水木金土日'[start.weekday()]}） {start:%H:%M}–{end:%H:%M}"
+
+    @admin.display(description=_("言語"))
+    def language_label(self, booking: Booking) -> str:
+        return str(LANGUAGES.get(booking.language, booking.language))
 
     @admin.display(description=_("確認事項への回答"))
     def answers_shown(self, booking: Booking) -> str:
@@ -152,6 +191,7 @@ class BookingAdmin(VenueScopedAdmin):
         return [
             path("day/", wrap(self._day), name="bookings_booking_day"),
             path("day/print/", wrap(self._print), name="bookings_booking_day_print"),
+            path("day/version/", wrap(self._version), name="bookings_booking_day_version"),
             path("book/", wrap(self._book), name="bookings_booking_book"),
             path("export/", wrap(self._export), name="bookings_booking_export"),
             path("<int:pk>/step/", wrap(self._step), name="bookings_booking_step"),
@@ -163,6 +203,9 @@ class BookingAdmin(VenueScopedAdmin):
 
     def _print(self, request):
         return pages.print_view(request, self)
+
+    def _version(self, request):
+        return pages.version_view(request, self)
 
     def _book(self, request):
         return pages.book_view(request, self)
@@ -306,8 +349,32 @@ class NotificationAdmin(VenueScopedAdmin):
     list_filter = ["kind", "state"]
     search_fields = ["=booking__reference"]
     list_select_related = ["booking"]
-    fields = ["booking", "kind", "state", "language", "subject", "attempts", "note", "last_error", "sent_at"]
+    fields = [
+        "booking",
+        "kind",
+        "state",
+        "language_label",
+        "subject",
+        "attempts",
+        "note",
+        "last_error",
+        "sent_at",
+        "message_text",
+    ]
     readonly_fields = fields
+
+    @admin.display(description=_("本文"))
+    def message_text(self, notification: Notification) -> str:
+        """The message as it goes (went) out, the manage link's token left out: the full text of the
+        one line the console backend prints (scheduler/mail.py)."""
+        if notification.booking.erased_at or not notification.to_address:
+            return "—"
+        body = redact_secrets(str(notifications.build_message(notification).body))
+        return format_html('<pre class="message-text" style="white-space:pre-wrap">{}</pre>', body)
+
+    @admin.display(description=_("言語"))
+    def language_label(self, notification: Notification) -> str:
+        return str(LANGUAGES.get(notification.language, notification.language))
 
     @admin.display(description=_("宛先"))
     def to_address_masked(self, notification: Notification) -> str:

@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -54,12 +55,16 @@ ACTION_LABELS = {
 ANSWER_LABELS = {
     "card_valid": "カード期限内",
     "chip_ok": "IC正常",
+    "chip_has_space": "IC空きあり",
     "licence_suspended": "免許停止中",
     "card_only": "カードのみ",
     "signature_cert_valid": "署名証明書有効",
     "knows_signature_pin": "暗証番号把握",
 }
 QUEUE_TARGETS = {target for _sources, target in queue.TRANSITIONS.values()}
+NEXT_STEPS = ("check_in", "start", "done")
+REFRESH_SECONDS = 30  # the day page reloads itself this often (when nobody is typing)
+POLL_SECONDS = 7  # and looks this often whether another counter changed the day
 MAX_EXPORT_DAYS = 366
 _REFERENCE = rf"[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}"
 _REFERENCE_IN_URL = re.compile(rf"/BOOKING/({_REFERENCE})(?:[/?#]|$)")
@@ -197,6 +202,7 @@ class DayQueue:
     counts: list[tuple[str, str, int]]
     status: Any
     bookable: list[Any]  # seats.SlotView: times a clerk may still book
+    version: str = ""  # selectors.day_version: the page reloads when it changes
 
 
 def day_queue(*, venue: Venue, day: date, now: datetime, procedures: list | None = None) -> DayQueue:
@@ -218,7 +224,9 @@ def day_queue(*, venue: Venue, day: date, now: datetime, procedures: list | None
     tally = Counter(b.status for b in data.bookings)
     counts = [(value, str(label), tally.get(value, 0)) for value, label in Status.choices]
     status = day_status(day, closures_between(venue, day, day))
-    return DayQueue(venue, day, slot_rows, data.bookings, counts, status, data.bookable)
+    return DayQueue(
+        venue, day, slot_rows, data.bookings, counts, status, data.bookable, selectors.day_version_of(data)
+    )
 
 
 def lookup(*, request: HttpRequest, text: str) -> tuple[str | None, list[Booking]]:
@@ -247,10 +255,16 @@ def day_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespons
         if reference and len(results) == 1:
             hit = results[0]
             url = day_page_url(hit.venue, clock.local(hit.start).date())
-            return HttpResponseRedirect(f"{url}&{urlencode({'hl': hit.reference})}#b-{hit.reference}")
+            # go=1: the row opens with its next step's button focused (scan, Enter, Enter). No
+            # #fragment: a browser skips `autofocus` on a page opened at one; the focus scrolls.
+            query = urlencode({"hl": hit.reference, "go": 1})
+            return HttpResponseRedirect(f"{url}&{query}")
 
     procedures = list(venue.procedures.all())
     queue = day_queue(venue=venue, day=day, now=now, procedures=procedures)
+    highlight = reference_in(request.GET.get("hl", "")) or ""
+    focus = next_step_of(queue, highlight) if request.GET.get("go") == "1" else None
+    day_url = day_page_url(venue, day)
     context = {
         "title": _("%(venue)s の窓口 %(day)s") % {"venue": venue.name, "day": f"{day:%Y-%m-%d}"},
         "queue": queue,
@@ -267,14 +281,46 @@ def day_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespons
         "procedures": procedures,
         "query": query,
         "results": results,
-        "highlight": request.GET.get("hl", ""),
+        "highlight": highlight,
+        "focus": focus,  # (reference, action) of the button that gets the focus, else the look-up box
         "can_change": model_admin.has_change_permission(request),
         "can_add": request.user.has_perm("bookings.add_booking"),
         "can_close": request.user.has_perm("venues.add_closure"),
-        "back": request.get_full_path(),
-        "day_url": day_page_url(venue, day),
+        "back": day_url,
+        "day_url": day_url,
+        "refresh_url": f"{day_url}&{urlencode({'hl': highlight})}" if highlight else day_url,
+        "version": queue.version,
+        "version_url": reverse("admin:bookings_booking_day_version")
+        + "?"
+        + urlencode({"venue": venue.code, "date": day.isoformat()}),
+        "refresh_seconds": REFRESH_SECONDS,
+        "poll_seconds": POLL_SECONDS,
     }
     return render(request, model_admin, "admin/bookings/day.html", context)
+
+
+def next_step_of(queue: DayQueue, reference: str) -> tuple[str, str] | None:
+    """(reference, action) of the row's next forward step (check in, start, done), never undo or
+    no-show: pressing Enter on it after a scan moves the person on."""
+    for group in queue.slot_rows:
+        for row in group.rows:
+            if row.booking.reference == reference:
+                forward = [action for action, _label in row.actions if action in NEXT_STEPS]
+                return (reference, forward[0]) if forward else None
+    return None
+
+
+def version_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
+    """The day's fingerprint as JSON, polled by the day page to reload when something changed."""
+    require(request, model_admin.has_view_permission(request))
+    venues = user_venues(request)
+    if not venues:
+        raise Http404("No venue.")
+    venue = pick_venue(venues, request.GET.get("venue"))
+    day = parse_day(request.GET.get("date"), clock.today())
+    response = JsonResponse({"version": selectors.day_version(venue=venue, day=day)})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def print_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpResponse:
@@ -328,8 +374,17 @@ def step_view(request: HttpRequest, model_admin: admin.ModelAdmin, pk: int) -> H
             _("%(ref)s（%(status)s）: %(error)s")
             % {"ref": booking.reference, "status": booking.get_status_display(), "error": error_text(error)},
         )
-    target = safe_next(request, fallback)
-    return HttpResponseRedirect(f"{target.split('#')[0]}#b-{booking.reference}")
+    return HttpResponseRedirect(acted_on_url(safe_next(request, fallback), booking.reference))
+
+
+def acted_on_url(target: str, reference: str) -> str:
+    """The page the step came from, with the row just acted on highlighted and scrolled to (and
+    without a look-up or the scan's focus, so that the focus is back in the look-up box)."""
+    base, _sep, query = target.split("#")[0].partition("?")
+    params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in ("hl", "go", "q")]
+    if base.rstrip("/").endswith("/day"):
+        params.append(("hl", reference))
+    return f"{base}?{urlencode(params)}#b-{reference}" if params else f"{base}#b-{reference}"
 
 
 # --- Walk-ins and staff bookings ----------------------------------------------------------------
@@ -437,34 +492,40 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _as_text(digits: str) -> str:
+    """A phone number as Excel keeps it: `="0265220001"` is text, so the leading zero stays (a
+    bare 0265220001 becomes the number 265220001). The phone is digits only, never a formula."""
+    return f'="{digits}"' if digits and digits.isdigit() else _cell(digits)
+
+
 def bookings_csv(bookings: Iterable[Booking], filename: str) -> HttpResponse:
-    """UTF-8 with a BOM, so that Excel opens the Japanese text correctly."""
+    """UTF-8 with a BOM, so that Excel opens the Japanese text correctly; phones as text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for booking in bookings:
         start, end = clock.local(booking.start), clock.local(booking.end)
         answers = "; ".join(f"{label}: {value}" for label, value, _warn in answers_shown(booking.answers))
-        writer.writerow(
-            [
-                _cell(value)
-                for value in (
-                    f"{start:%Y-%m-%d}",
-                    f"{start:%H:%M}",
-                    f"{end:%H:%M}",
-                    booking.venue.name,
-                    booking.reference,
-                    booking.name,
-                    booking.phone,
-                    booking.email,
-                    booking.procedure.name,
-                    booking.get_status_display(),
-                    booking.get_channel_display(),
-                    answers,
-                    f"{clock.local(booking.created_at):%Y-%m-%d %H:%M}",
-                )
-            ]
-        )
+        cells = [
+            _cell(value)
+            for value in (
+                f"{start:%Y-%m-%d}",
+                f"{start:%H:%M}",
+                f"{end:%H:%M}",
+                booking.venue.name,
+                booking.reference,
+                booking.name,
+                booking.phone,
+                booking.email,
+                booking.procedure.name,
+                booking.get_status_display(),
+                booking.get_channel_display(),
+                answers,
+                f"{clock.local(booking.created_at):%Y-%m-%d %H:%M}",
+            )
+        ]
+        cells[CSV_HEADER.index("電話番号")] = _as_text(booking.phone)
+        writer.writerow(cells)
     response = HttpResponse(
         ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8"
     )

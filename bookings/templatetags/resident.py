@@ -5,11 +5,15 @@ Japanese: `2026年12月14日（月）10:00`; English: `Mon 14 December 2026, 10:
 
 from __future__ import annotations
 
+import time as time_module
 from datetime import date, datetime, time
+from urllib.parse import urlencode
 
 from django import template
+from django.db import DatabaseError
 from django.utils.translation import get_language
 
+from bookings.contact import format_phone, normalize_phone
 from scheduler import clock
 
 register = template.Library()
@@ -117,3 +121,65 @@ def localized(obj: object, field: str) -> str:
         if english:
             return english
     return getattr(obj, field, "")
+
+
+@register.filter
+def described(bound_field) -> str:
+    """The input with `aria-describedby` naming the hint and error paragraphs `_field.html` prints
+    (`<id>_helptext`, `<id>_error`), and `aria-invalid` when there is an error; only ids that exist."""
+    ids = []
+    if bound_field.help_text:
+        ids.append(f"{bound_field.auto_id}_helptext")
+    attrs = {}
+    if bound_field.errors:
+        ids.append(f"{bound_field.auto_id}_error")
+        attrs["aria-invalid"] = "true"
+    if ids:
+        attrs["aria-describedby"] = " ".join(ids)
+    return bound_field.as_widget(attrs=attrs)
+
+
+@register.filter
+def phone(value: str | None) -> str:
+    """`0265-22-0110`: a stored or typed number as people write it."""
+    return format_phone(value or "")
+
+
+@register.filter
+def tel_href(value: str | None) -> str:
+    """`tel:0265220110`: digits only, which every phone dials."""
+    return f"tel:{normalize_phone(value or '')}"
+
+
+_INQUIRY_TTL = 300.0
+_inquiry: tuple[float, list[tuple[str, str, str]]] = (0.0, [])
+
+
+@register.simple_tag
+def inquiry_contacts() -> list[dict[str, str]]:
+    """Where a resident phones with a question: the three licence centres with a confirmed number
+    (from the venue data, as the admin keeps it), read at most every five minutes per process."""
+    global _inquiry
+    read_at, rows = _inquiry
+    if time_module.monotonic() - read_at > _INQUIRY_TTL or not rows:
+        from venues.models import Venue
+
+        centres = Venue.objects.filter(kind=Venue.Kind.LICENCE_CENTRE, phone_verified=True).exclude(phone="")
+        try:
+            rows = [(v.name, v.name_en, v.phone) for v in centres.order_by("sort_order", "code")]
+        except DatabaseError:  # an error page still renders while the database is away
+            return []
+        _inquiry = (time_module.monotonic(), rows)
+    english = is_english()
+    return [
+        {"name": (name_en or name) if english else name, "phone": format_phone(phone), "tel": tel_href(phone)}
+        for name, name_en, phone in rows
+    ]
+
+
+@register.filter
+def map_url(venue) -> str:
+    """A plain link to a map search for the venue (no script of the map's site on our pages): the
+    Japanese street address when known, else the venue's name and municipality."""
+    query = venue.address or f"{venue.name} {venue.city}".strip()
+    return "https://www.google.com/maps/search/?" + urlencode({"api": "1", "query": query})
