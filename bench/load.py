@@ -661,7 +661,7 @@ def main() -> None:
                 "procedure": "record",
                 "start": iso(start),
                 "name": "負荷 試験",
-                "phone": f"0{prefix}{number:08d}",
+                "phone": f"090{prefix}{number:07d}",  # a mobile number: 11 digits
                 "email": f"load{prefix}{number}@example.jp",
                 "answers": ANSWERS,
             }
@@ -685,7 +685,7 @@ def main() -> None:
             body = {
                 "hold": json.loads(answer)["hold"],
                 "name": "負荷 試験",
-                "phone": f"0{prefix}{number:08d}",
+                "phone": f"090{prefix}{number:07d}",  # a mobile number: 11 digits
                 "email": f"load{prefix}{number}@example.jp",
                 "answers": ANSWERS,
             }

@@ -261,7 +261,7 @@ def test_concurrent_reschedules_and_cancels_keep_counters_equal_to_active_bookin
             venue=place,
             procedure=erase,
             start=starts[index % 6],
-            contact=contact_clean(name="利用者", phone=f"0260000{index:04d}"),
+            contact=contact_clean(name="利用者", phone=f"026000{index:04d}"),
             answers={},
             now=now,
         ).booking
