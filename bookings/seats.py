@@ -512,6 +512,12 @@ def api_answer_parts(procedure_code: str, raw_from: str | None, raw_to: str | No
     return ("api", procedure_code, raw_from, raw_to, today.isoformat())
 
 
+def several_counters(*, venue: Venue, day: date) -> bool:
+    """Does some slot of that day offer more than one seat? Then the pages say how many are left
+    at each time (with a single counter "free" already says it all)."""
+    return Slot.objects.filter(venue=venue, date=day, active=True, capacity__gt=1).exists()
+
+
 def nearest_free(
     *,
     venue: Venue,

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Max, Prefetch
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -49,7 +49,7 @@ from .forms import ContactForm, LookupForm, ProcedureForm, QuestionsForm, StartF
 from .guidance import what_to_bring
 from .ics import booking_ics
 from .links import manage_path
-from .models import Booking, Slot
+from .models import Booking
 from .qr import reference_qr_svg
 from .seats import DayAvailability, SlotView
 from .templatetags.resident import weekday_names
@@ -331,10 +331,7 @@ def month_calendar(
         calendar.day = chosen_day
         if chosen_day in by_date:
             calendar.day_slots = by_date[chosen_day].slots
-            counters = Slot.objects.filter(venue=venue, date=chosen_day, active=True).aggregate(
-                most=Max("capacity")
-            )["most"]
-            calendar.show_remaining = (counters or 0) > 1
+            calendar.show_remaining = seats.several_counters(venue=venue, day=chosen_day)
         else:
             calendar.day_unavailable = True
     return calendar

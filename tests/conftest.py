@@ -31,6 +31,14 @@ def outbox_by_task(settings):
 
 
 @pytest.fixture(autouse=True)
+def fresh_inquiry_numbers():
+    """The footer's numbers are kept per process for five minutes; each test has its own data."""
+    from bookings.templatetags import resident
+
+    resident._inquiry = (0.0, [])
+
+
+@pytest.fixture(autouse=True)
 def fresh_availability_cache():
     """Each test starts with no cached availability (the database is new; the cache may be shared)."""
     from bookings import availability_cache

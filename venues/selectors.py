@@ -78,6 +78,15 @@ def offered_procedure_get(venue: Venue, code: str | None) -> Procedure:
     return procedure
 
 
+def inquiry_venues() -> list[Venue]:
+    """Where a resident phones with a question (the footer of every page): the licence centres
+    whose number an administrator confirmed (`Venue.public_phone`)."""
+    centres = (
+        Venue.objects.filter(kind=Venue.Kind.LICENCE_CENTRE).exclude(phone="").order_by("sort_order", "code")
+    )
+    return [venue for venue in centres if venue.public_phone]
+
+
 def venue_list(*, procedure: Procedure | None = None) -> QuerySet[Venue]:
     venues = public_venues().select_related("parent").prefetch_related("procedures")
     if procedure is not None:

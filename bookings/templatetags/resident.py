@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 
 from bookings.contact import format_phone, normalize_phone
 from scheduler import clock
+from venues import selectors as venue_selectors
 
 register = template.Library()
 
@@ -157,16 +158,14 @@ _inquiry: tuple[float, list[tuple[str, str, str]]] = (0.0, [])
 
 @register.simple_tag
 def inquiry_contacts() -> list[dict[str, str]]:
-    """Where a resident phones with a question: the three licence centres with a confirmed number
-    (from the venue data, as the admin keeps it), read at most every five minutes per process."""
+    """The footer's inquiry numbers (`venues.selectors.inquiry_venues`): reference data that an
+    administrator changes a few times a year, so each process reads it at most every five
+    minutes instead of on every page."""
     global _inquiry
     read_at, rows = _inquiry
-    if time_module.monotonic() - read_at > _INQUIRY_TTL or not rows:
-        from venues.models import Venue
-
-        centres = Venue.objects.filter(kind=Venue.Kind.LICENCE_CENTRE, phone_verified=True).exclude(phone="")
+    if time_module.monotonic() - read_at > _INQUIRY_TTL:
         try:
-            rows = [(v.name, v.name_en, v.phone) for v in centres.order_by("sort_order", "code")]
+            rows = [(v.name, v.name_en, v.public_phone) for v in venue_selectors.inquiry_venues()]
         except DatabaseError:  # an error page still renders while the database is away
             return []
         _inquiry = (time_module.monotonic(), rows)
