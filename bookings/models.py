@@ -246,3 +246,42 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.booking} {self.kind} ({self.state})"
+
+
+class Call(models.Model):
+    """A clerk calling a checked-in resident to a counter: what the waiting room's display shows
+    (the reference and the counter, never a name), and the end of the resident's wait (check-in
+    → first call) in the statistics."""
+
+    class Kind(models.TextChoices):
+        CALL = "call", _("呼出")
+        RECALL = "recall", _("再呼出")
+        NOT_HERE = "not_here", _("不在")
+
+    booking = models.ForeignKey(
+        Booking, verbose_name=_("予約"), on_delete=models.CASCADE, related_name="calls"
+    )
+    venue = models.ForeignKey(Venue, verbose_name=_("会場"), on_delete=models.PROTECT, related_name="calls")
+    counter = models.PositiveSmallIntegerField(_("窓口番号"))
+    kind = models.CharField(_("種類"), max_length=10, choices=Kind.choices, default=Kind.CALL)
+    at = models.DateTimeField(_("日時"))
+    actor = models.ForeignKey(
+        "auth.User",
+        verbose_name=_("実施者"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("呼出")
+        verbose_name_plural = _("呼出")
+        indexes = [
+            models.Index(fields=["venue", "at"], name="call_venue_at"),
+            models.Index(fields=["booking", "at"], name="call_booking_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.booking} → {self.counter} ({self.kind})"
