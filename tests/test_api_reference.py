@@ -44,6 +44,19 @@ def test_venues_are_listed_with_the_contract_fields(api, nagano):
     assert centre["kind"] == "licence_centre" and len(centre["procedures"]) == 6
 
 
+def test_venues_carry_the_english_city_and_address_an_administrator_entered(api, nagano):
+    Venue.objects.filter(code="kiso-station").update(city_en="Kiso Town", address_en="1 Example, Kiso")
+    body = {v["code"]: v for v in api.get("/api/v1/venues/").json()}
+    assert (body["kiso-station"]["city_en"], body["kiso-station"]["address_en"]) == (
+        "Kiso Town",
+        "1 Example, Kiso",
+    )
+    for venue in Venue.objects.filter(code__in=body):
+        listed = body[venue.code]
+        assert (listed["city"], listed["address"]) == (venue.city, venue.address)
+        assert (listed["city_en"], listed["address_en"]) == (venue.city_en, venue.address_en)
+
+
 def test_venues_can_be_filtered_by_procedure(api, nagano):
     codes = {v["code"] for v in api.get("/api/v1/venues/?procedure=record").json()}
     assert codes == {"hokushin-centre", "toshin-centre", "chunanshin-centre", "iida-station"}

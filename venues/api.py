@@ -48,7 +48,10 @@ class VenueListApi(APIView):
         name_en = serializers.CharField()
         kind = serializers.ChoiceField(choices=Venue.Kind.choices)
         area = serializers.ChoiceField(choices=Venue.Area.choices)
+        city = serializers.CharField()
+        city_en = serializers.CharField(help_text="Empty where no English spelling is recorded yet.")
         address = serializers.CharField()
+        address_en = serializers.CharField(help_text="Empty where no English address is recorded yet.")
         phone = serializers.CharField(
             source="public_phone",
             help_text="Empty while unknown, or while an administrator has not yet confirmed it.",
