@@ -216,3 +216,32 @@ def test_a_clerks_morning_with_the_scanner_and_the_keyboard_then_closing_the_aft
     expect(first.row(jiro).locator(".q-badge")).to_have_text("会場都合の取消")
     first.shot("afternoon-closed")
     assert second.console_errors == []
+
+
+def test_the_cancel_button_on_a_booking_asks_first_and_no_keeps_the_booking(counters, tuesday):
+    hanako = tuesday["hanako"]
+    counter = counters("cancel")
+    counter.log_in("iida-clerk")
+    counter.open(reverse("admin:bookings_booking_change", args=[hanako.pk]))
+    cancel = counter.page.get_by_role("button", name="取消（ご本人の申し出）")
+    asked: list[str] = []
+
+    def answer(accept: bool):
+        def handle(dialog) -> None:
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    counter.page.once("dialog", answer(False))
+    cancel.click()
+    counter.page.wait_for_timeout(300)  # a dismissed dialog sends nothing: nothing to wait for
+    assert asked == ["この予約を取り消します。よろしいですか？"]
+    hanako.refresh_from_db()
+    assert hanako.status == Booking.Status.CONFIRMED
+    counter.page.once("dialog", answer(True))
+    with counter.page.expect_navigation():
+        cancel.click()
+    hanako.refresh_from_db()
+    assert hanako.status == Booking.Status.CANCELLED and len(asked) == 2
+    counter.shot("cancelled")
