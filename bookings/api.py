@@ -20,7 +20,7 @@ from scheduler.throttling import ScopeThrottle
 from venues.selectors import venue_and_procedure
 
 from . import holds, seats, services
-from .contact import contact_clean
+from .contact import contact_clean, sms_opt_in_clean
 from .eligibility import QUESTIONS
 from .links import manage_url
 from .models import Booking
@@ -221,6 +221,16 @@ def booking_for_request(request: Request, reference: str) -> Booking:
     return services.booking_get_for_token(reference=reference, token=request.headers.get("X-Booking-Token"))
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """`true` or `false` only (DRF's BooleanField would also take "yes", 1, "on"…): the one
+    parser of a boolean in a request body."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class BookingOutputSerializer(serializers.Serializer):
     """A booking as its holder sees it (never the token: that is shown once, at creation)."""
 
@@ -238,6 +248,7 @@ class BookingOutputSerializer(serializers.Serializer):
     phone = serializers.CharField(help_text="Digits only.")
     email = serializers.CharField()
     language = serializers.ChoiceField(choices=["ja", "en"])
+    sms_opt_in = serializers.BooleanField(help_text="Messages go by SMS too (where SMS is on).")
 
 
 class BookingCreateApi(BookingApi):
@@ -281,6 +292,12 @@ class BookingCreateApi(BookingApi):
         language = serializers.ChoiceField(
             choices=["ja", "en"], required=False, help_text="Default: from Accept-Language, else ja."
         )
+        sms_opt_in = StrictBooleanField(
+            required=False,
+            default=False,
+            help_text="Also send the confirmation, the reminder and a venue's cancellation by SMS to "
+            "`phone`, which must then be a mobile number (070, 080, 090). Honoured where SMS is on.",
+        )
 
         def validate(self, attrs: dict) -> dict:
             """Both codes in one query (`venue_and_procedure`), with the contact's own checks."""
@@ -298,6 +315,7 @@ class BookingCreateApi(BookingApi):
                 attrs["contact"] = contact_clean(
                     name=attrs["name"], phone=attrs["phone"], email=attrs["email"]
                 )
+                sms_opt_in_clean(contact=attrs["contact"], sms_opt_in=attrs["sms_opt_in"])
             except InvalidInput as error:
                 errors.update(error.fields)
             if errors:
@@ -351,6 +369,7 @@ class BookingCreateApi(BookingApi):
             answers=data["answers"],
             now=clock.now(),
             language=request_language(request, data.get("language")),
+            sms_opt_in=data["sms_opt_in"],
         )
         booking = created.booking
         booking.token = created.token

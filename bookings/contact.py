@@ -54,6 +54,23 @@ def is_japanese_phone(digits: str) -> bool:
     return number is not None and phonenumbers.is_valid_number_for_region(number, "JP")
 
 
+def is_mobile_phone(digits: str) -> bool:
+    """070, 080 or 090 and 8 digits: the numbers that can receive SMS (a fixed line cannot)."""
+    return bool(_MOBILE.fullmatch(digits or ""))
+
+
+def sms_opt_in_clean(*, contact: Contact, sms_opt_in: object) -> bool:
+    """Whether messages go by SMS too: asked for (a real boolean) with a mobile number; asking
+    with no phone or a fixed line is refused, so that nobody believes a text is coming."""
+    if sms_opt_in is None or sms_opt_in is False:
+        return False
+    if sms_opt_in is not True:
+        raise InvalidInput({"sms_opt_in": ["Must be true or false."]})
+    if not is_mobile_phone(contact.phone):
+        raise InvalidInput({"sms_opt_in": ["SMS needs a mobile number (070, 080 or 090)."]})
+    return True
+
+
 def format_phone(raw: str) -> str:
     """As people write it, with the area code's hyphens (`0265-22-0110`, `090-1234-5678`); a number
     the library cannot place is shown as it was given."""

@@ -14,7 +14,7 @@ from scheduler import parsing
 from scheduler.errors import InvalidInput
 from venues.models import Procedure, Venue
 
-from .contact import NAME_MAX, Contact, contact_clean
+from .contact import NAME_MAX, Contact, contact_clean, sms_opt_in_clean
 from .eligibility import Question
 
 YES, NO, UNSURE = "yes", "no", "unsure"
@@ -102,6 +102,9 @@ CONTACT_MESSAGES = {
     ),
     "email": _("メールアドレスの形を確かめてください（例: taro@example.jp）。"),
     "reach": _("電話番号かメールアドレスの、どちらかを入力してください。"),
+    "sms_opt_in": _(
+        "SMSは携帯電話の番号（070・080・090で始まる11桁）にだけお送りできます。番号を確かめるか、チェックを外してください。"
+    ),
 }
 
 
@@ -132,12 +135,21 @@ class ContactForm(forms.Form):
         required=False,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+    # Shown where SMS is on (bookings/sms.py); the rule is `contact.sms_opt_in_clean`'s.
+    sms_opt_in = forms.BooleanField(
+        label=_("SMSで通知を受け取る"),
+        required=False,
+        help_text=_(
+            "携帯電話の番号に、予約の確認・前日のお知らせ・会場の都合による取消をSMSでお送りします。"
+        ),
+    )
 
     def clean(self) -> dict:
         data = super().clean()
         name, phone, email = (data.get(key, "") or "" for key in ("name", "phone", "email"))
         try:
             self.contact = contact_clean(name=name, phone=phone, email=email)
+            sms_opt_in_clean(contact=self.contact, sms_opt_in=bool(data.get("sms_opt_in")))
         except InvalidInput as error:
             for field in error.fields:
                 if field in self.errors:
@@ -154,14 +166,15 @@ class ContactForm(forms.Form):
         """(id of the input to go to, message) for the summary at the top of the page, in page order;
         "fill in one of the two" points at the phone field."""
         found = [(self["phone"].auto_id, str(message)) for message in self.non_field_errors()]
-        for name in ("name", "phone", "email"):
+        names = ("name", "phone", "sms_opt_in", "email")
+        for name in names:
             found += [(self[name].auto_id, str(message)) for message in self[name].errors]
-        order = {self[name].auto_id: index for index, name in enumerate(("name", "phone", "email"))}
+        order = {self[name].auto_id: index for index, name in enumerate(names)}
         return sorted(found, key=lambda item: order[item[0]])
 
-    def contact_data(self) -> dict[str, str]:
+    def contact_data(self) -> dict[str, str | bool]:
         """What the session keeps until the booking is made (as typed, to show it again)."""
-        return {key: self.cleaned_data[key] for key in ("name", "phone", "email")}
+        return {key: self.cleaned_data[key] for key in ("name", "phone", "email", "sms_opt_in")}
 
 
 def contact_from(data: dict[str, str]) -> Contact:

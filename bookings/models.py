@@ -85,6 +85,8 @@ class Booking(models.Model):
     email = models.CharField(_("メール"), max_length=254, blank=True)  # lower-cased
     answers = models.JSONField(_("確認事項への回答"), default=dict, blank=True)
     language = models.CharField(_("言語"), max_length=5, default="ja")
+    # Messages by SMS too (bookings/sms.py): asked for on the contact step, mobile numbers only.
+    sms_opt_in = models.BooleanField(_("SMSでの連絡を希望"), default=False)
     created_at = models.DateTimeField(_("登録日時"), auto_now_add=True)
     updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
     erased_at = models.DateTimeField(_("個人情報消去日時"), null=True, blank=True)
@@ -157,6 +159,15 @@ class Hold(models.Model):
         related_name="holds",
     )
     created_at = models.DateTimeField(_("作成日時"))
+    # Set when the hold is a waiting list's offer of a freed seat (bookings/waitlist.py).
+    waitlist_entry = models.ForeignKey(
+        "WaitlistEntry",
+        verbose_name=_("順番待ち"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="offers",
+    )
 
     class Meta:
         ordering = ["start", "id"]
@@ -165,6 +176,13 @@ class Hold(models.Model):
         indexes = [
             models.Index(fields=["state", "expires_at"], name="hold_state_expires"),
             models.Index(fields=["venue", "start"], name="hold_venue_start"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["waitlist_entry"],
+                condition=Q(state="live", waitlist_entry__isnull=False),
+                name="hold_one_live_offer_per_entry",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -210,6 +228,11 @@ class Notification(models.Model):
         CANCELLED = "cancelled", _("取消確認")
         CANCELLED_BY_VENUE = "cancelled_by_venue", _("会場都合の取消")
         REMINDER = "reminder", _("前日のお知らせ")
+        WAITLIST_OFFER = "waitlist_offer", _("空き枠のご案内")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("メール")
+        SMS = "sms", _("SMS")
 
     class State(models.TextChoices):
         PENDING = "pending", _("送信待ち")
@@ -218,8 +241,16 @@ class Notification(models.Model):
         FAILED = "failed", _("送信失敗")
         SKIPPED = "skipped", _("送信不要")
 
-    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="notifications")
+    booking = models.ForeignKey(
+        Booking, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    # A waiting list's offer is told before any booking exists (kind `waitlist_offer`).
+    waitlist_entry = models.ForeignKey(
+        "WaitlistEntry", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
     kind = models.CharField(_("種類"), max_length=20, choices=Kind.choices)
+    # An SMS row (bookings/sms.py) is a second row of the same event: `to_address` is the number.
+    channel = models.CharField(_("経路"), max_length=5, choices=Channel.choices, default=Channel.EMAIL)
     dedupe_key = models.CharField(max_length=80, unique=True)
     to_address = models.CharField(_("宛先"), max_length=254, blank=True)
     language = models.CharField(_("言語"), max_length=5, default="ja")
@@ -245,7 +276,7 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["state", "next_attempt_at"], name="notification_due")]
 
     def __str__(self) -> str:
-        return f"{self.booking} {self.kind} ({self.state})"
+        return f"{self.booking or self.waitlist_entry} {self.kind} ({self.state})"
 
 
 class Call(models.Model):
@@ -285,3 +316,74 @@ class Call(models.Model):
 
     def __str__(self) -> str:
         return f"{self.booking} → {self.counter} ({self.kind})"
+
+
+class WaitlistEntry(models.Model):
+    """A resident waiting for a seat at a venue for a procedure on any day of a range
+    (bookings/waitlist.py). The line's order is `created_at`, then `id`; a freed seat is offered as
+    a `Hold` tied to the entry (`Hold.waitlist_entry`), at most once per entry."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", _("順番待ち")
+        OFFERED = "offered", _("空き枠を案内中")
+        BOOKED = "booked", _("予約済み")
+        PASSED = "passed", _("案内の期限切れ")
+        CANCELLED = "cancelled", _("取りやめ")
+        EXPIRED = "expired", _("期間終了")
+
+    LIVE = (State.WAITING, State.OFFERED)
+
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    venue = models.ForeignKey(
+        Venue, verbose_name=_("会場"), on_delete=models.PROTECT, related_name="waitlist"
+    )
+    procedure = models.ForeignKey(
+        Procedure, verbose_name=_("手続"), on_delete=models.PROTECT, related_name="waitlist"
+    )
+    first_day = models.DateField(_("希望期間の初日"))
+    last_day = models.DateField(_("希望期間の最終日"))
+    state = models.CharField(_("状態"), max_length=10, choices=State.choices, default=State.WAITING)
+    name = models.CharField(_("氏名"), max_length=60, blank=True)
+    phone = models.CharField(_("電話番号"), max_length=11, blank=True)  # digits only
+    email = models.CharField(_("メール"), max_length=254, blank=True)  # lower-cased
+    sms_opt_in = models.BooleanField(_("SMSでの連絡を希望"), default=False)
+    answers = models.JSONField(_("確認事項への回答"), default=dict, blank=True)
+    language = models.CharField(_("言語"), max_length=5, default="ja")
+    booking = models.ForeignKey(
+        Booking,
+        verbose_name=_("予約"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="waitlist_entries",
+    )
+    created_at = models.DateTimeField(_("登録日時"))
+    updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
+    erased_at = models.DateTimeField(_("個人情報消去日時"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("順番待ち")
+        verbose_name_plural = _("順番待ち")
+        constraints = [
+            # One place in line per person and procedure (waiting or offered), as for bookings.
+            models.UniqueConstraint(
+                fields=["procedure", "phone"],
+                condition=Q(state__in=["waiting", "offered"]) & ~Q(phone=""),
+                name="waitlist_one_live_per_phone",
+            ),
+            models.UniqueConstraint(
+                fields=["procedure", "email"],
+                condition=Q(state__in=["waiting", "offered"]) & ~Q(email=""),
+                name="waitlist_one_live_per_email",
+            ),
+            models.CheckConstraint(condition=Q(last_day__gte=F("first_day")), name="waitlist_range_ordered"),
+        ]
+        indexes = [
+            models.Index(fields=["venue", "state", "created_at"], name="waitlist_venue_line"),
+            models.Index(fields=["phone"], name="waitlist_phone"),
+            models.Index(fields=["email"], name="waitlist_email"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.venue} {self.first_day:%m/%d}–{self.last_day:%m/%d} #{self.pk}"

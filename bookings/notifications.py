@@ -37,10 +37,11 @@ from scheduler import clock, metrics
 from scheduler.mail import send_error_text
 from scheduler.sealing import seal, unseal
 
-from . import links
+from . import links, sms
 from .guidance import what_to_bring
 from .ics import booking_ics
-from .models import Booking, Notification
+from .models import Booking, Hold, Notification, WaitlistEntry
+from .references import offer_secret_for
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ SUBJECTS = {
         Kind.CANCELLED: "【予約取消】予約を取り消しました（予約番号 {reference}）",
         Kind.CANCELLED_BY_VENUE: "【重要】会場の都合により予約が取り消されました（予約番号 {reference}）",
         Kind.REMINDER: "【明日のご予約】マイナ免許証の窓口（予約番号 {reference}）",
+        Kind.WAITLIST_OFFER: "【空き枠のご案内】{when_short} の枠を確保しました（{until} まで）",
     },
     "en": {
         Kind.CONFIRMED: "Booking confirmed: My Number licence counter ({reference})",
@@ -66,6 +68,7 @@ SUBJECTS = {
         Kind.CANCELLED: "Booking cancelled ({reference})",
         Kind.CANCELLED_BY_VENUE: "Important: the venue had to cancel your booking ({reference})",
         Kind.REMINDER: "Reminder: your counter visit tomorrow ({reference})",
+        Kind.WAITLIST_OFFER: "A seat is free: {when_short}, kept for you until {until}",
     },
 }
 WEEKDAYS_JA = "月火水木金土日"
@@ -128,13 +131,24 @@ def record(
     note: str = "",
     dedupe_key: str | None = None,
 ) -> Notification | None:
-    """Write the outbox row for `kind`; nothing when the person left no email address.
+    """Write the outbox row for `kind`; nothing when the person left no email address. The SMS
+    row of the same event is written beside it (bookings/sms.py); returned when there is no e-mail.
 
     The row is sent after the surrounding transaction commits (never before: a rolled-back
     booking sends nothing).
     """
+    texted = sms.record(
+        booking=booking,
+        kind=kind,
+        now=now,
+        event_key=dedupe_key or f"{kind}:{booking.pk}",
+        token=token,
+        note=note,
+    )
+    if texted is not None:
+        wake(texted.pk)
     if not booking.email:
-        return None
+        return texted
     language = message_language(booking.language)
     notification = Notification.objects.create(
         booking=booking,
@@ -149,6 +163,97 @@ def record(
     )
     wake(notification.pk)
     return notification
+
+
+# --- The waiting list's offer (bookings/waitlist.py): told before any booking exists --------------
+
+
+def offer_hold(entry: WaitlistEntry) -> Hold | None:
+    """The seat offered to the entry (one entry is offered one seat at most)."""
+    return entry.offers.select_related("slot").order_by("-pk").first()
+
+
+def offer_render(entry: WaitlistEntry, *, hold: Hold) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of the offer, in the entry's language; the link carries the
+    offer's secret, derived from the entry (`references.offer_secret_for`), never stored."""
+    language = message_language(entry.language)
+    until = clock.local(hold.expires_at)
+    begin = clock.local(hold.start)
+    with translation.override(language):
+        context = {
+            "language": language,
+            "name": entry.name,
+            "when": when_text(hold.start, hold.end, language),
+            "until": f"{until:%H:%M} on {until.day} {until:%B}"
+            if language == "en"
+            else f"{until.month}月{until.day}日 {until:%H:%M}",
+            "procedure_name": entry.procedure.display_name,
+            "venue_name": entry.venue.display_name,
+            "venue_address": entry.venue.address,
+            "venue_phone": entry.venue.public_phone,
+            "venue_phone_pending": entry.venue.phone_pending,
+            "offer_url": links.waitlist_url(offer_secret_for(entry.secret_hash)),
+            "site_url": settings.SITE_URL,
+        }
+        text = render_to_string(f"bookings/email/{language}/waitlist_offer.txt", context)
+        html = render_to_string(f"bookings/email/{language}/waitlist_offer.html", context)
+    when_short = f"{begin.month}/{begin.day} {begin:%H:%M}"
+    subject = SUBJECTS[language][Kind.WAITLIST_OFFER].format(when_short=when_short, until=f"{until:%H:%M}")
+    return subject, re.sub(r"\n{3,}", "\n\n", text).strip() + "\n", html
+
+
+def offer_record(*, entry: WaitlistEntry, hold: Hold, now: datetime) -> Notification | None:
+    """The offer's e-mail, in the caller's transaction (the one that took the seat for the entry);
+    nothing when the entry left no address. One per offer (`dedupe_key`): the SMS of the same offer
+    is written beside it by the SMS channel (`sms.offer_record`)."""
+    texted = sms.offer_record(entry=entry, hold=hold, now=now)
+    if texted is not None:
+        wake(texted.pk)
+    if not entry.email:
+        return texted
+    language = message_language(entry.language)
+    notification = Notification.objects.create(
+        booking=None,
+        waitlist_entry=entry,
+        kind=Kind.WAITLIST_OFFER,
+        dedupe_key=f"waitlist_offer:{hold.pk}",
+        to_address=entry.email,
+        language=language,
+        subject=offer_render(entry, hold=hold)[0][:200],
+        next_attempt_at=now,
+    )
+    wake(notification.pk)
+    return notification
+
+
+def _offer_skip_reason(notification: Notification) -> str:
+    entry = notification.waitlist_entry
+    if entry is None or entry.erased_at or not notification.to_address:
+        return "personal data erased"
+    if entry.state != WaitlistEntry.State.OFFERED:
+        return f"waiting list entry is {entry.state}"
+    hold = offer_hold(entry)
+    if hold is None or hold.state != Hold.State.LIVE or hold.expires_at <= clock.now():
+        return "the offer has run out"
+    return ""
+
+
+def _offer_message(notification: Notification) -> EmailMultiAlternatives:
+    entry = notification.waitlist_entry
+    hold = offer_hold(entry)
+    subject, text, html = offer_render(entry, hold=hold)
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.to_address],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.attach_alternative(html, "text/html")
+    message.personal_data = tuple(v for v in (entry.name, entry.phone, notification.to_address) if v)
+    message.reference = f"waitlist-{entry.pk}"
+    message.full_text_path = reverse("admin:bookings_notification_change", args=[notification.pk])
+    return message
 
 
 CHANNEL = "bookings_outbox"
@@ -191,7 +296,7 @@ def reminders_record(*, day: date, now: datetime) -> int:
             start__lt=clock.at_jst(day + timedelta(days=1)),
             erased_at__isnull=True,
         )
-        .exclude(email="")
+        .exclude(email="", sms_opt_in=False)  # nobody to tell (an SMS row needs the opt-in)
         .select_related("venue", "procedure")
     )
     created = 0
@@ -232,6 +337,8 @@ def _claim(notification_id: int, now: datetime) -> bool:
 
 
 def _skip_reason(notification: Notification) -> str:
+    if notification.booking_id is None:
+        return _offer_skip_reason(notification)
     booking = notification.booking
     if booking.erased_at or not notification.to_address:
         return "personal data erased"
@@ -242,6 +349,8 @@ def _skip_reason(notification: Notification) -> str:
 
 def build_message(notification: Notification) -> EmailMultiAlternatives:
     """The message as it goes out now, rendered from the booking (and the sealed token, if any)."""
+    if notification.booking_id is None:
+        return _offer_message(notification)
     booking = notification.booking
     subject, text, html = render(
         booking, kind=notification.kind, token=unseal(notification.token_sealed), note=notification.note
@@ -279,7 +388,9 @@ def deliver(*, notification_id: int, now: datetime) -> Outcome:
 
 def _claimed_rows(ids: list[int]) -> list[Notification]:
     return list(
-        Notification.objects.select_related("booking__venue", "booking__procedure")
+        Notification.objects.select_related(
+            "booking__venue", "booking__procedure", "waitlist_entry__venue", "waitlist_entry__procedure"
+        )
         .filter(pk__in=ids)
         .order_by("pk")
     )
@@ -321,11 +432,15 @@ def _send_claimed(notification: Notification, now: datetime) -> Outcome:
         mine.update(state=State.SKIPPED, last_error=reason, next_attempt_at=None, token_sealed="")
         return Outcome("skipped")
     try:
-        build_message(notification).send()
-    except Exception as error:  # smtplib.SMTPException, OSError, timeouts…
+        if notification.channel == Notification.Channel.SMS:
+            sms.send(notification)
+        else:
+            build_message(notification).send()
+    except Exception as error:  # smtplib.SMTPException, scheduler.sms.SmsError, OSError, timeouts…
         # The class and the SMTP codes, never the recipient: this goes to the log and to admin.
         detail = send_error_text(error)[:500]
-        if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        # An SMS the provider refused for good (a number that cannot get SMS) is not tried again.
+        if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS or getattr(error, "permanent", False):
             logger.error(
                 "notification %s failed for good after %d attempts: %s",
                 notification.pk,

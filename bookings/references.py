@@ -45,6 +45,14 @@ def token_for_hold(hold_secret: str) -> str:
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
+def offer_secret_for(entry_secret_hash: str) -> str:
+    """The secret of the seat a waiting list entry is offered (its hold's secret), derived from
+    the entry's stored hash: the offer's message and the entry's own page can both name it, and
+    it is never stored (its hash is the hold's). One entry is offered one seat at most."""
+    mac = hmac.new(settings.SECRET_KEY.encode(), b"waitlist-offer\0" + entry_secret_hash.encode(), "sha256")
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
 def reference_clean(reference: object) -> str | None:
     """A well-formed reference (upper-cased), or None; nothing malformed reaches the database."""
     if not isinstance(reference, str):

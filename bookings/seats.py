@@ -35,7 +35,7 @@ from venues import selectors as venue_selectors
 from venues.calendar import dates, overlaps_closure, venue_calendar
 from venues.models import Procedure, ReceptionWindow, Venue
 
-from . import availability_cache
+from . import availability_cache, waitlist_wake
 from .models import Booking, Hold, Slot
 
 AVAILABILITY_MAX_DAYS = 92
@@ -203,6 +203,8 @@ def seats_change(
     if not moves:
         return
     availability_cache.venue_changed(venue)
+    if any(delta < 0 for _pk, delta in moves):
+        waitlist_wake.seats_freed(venue.pk if isinstance(venue, Venue) else venue)
     by_pk = {s.pk: s for s in take}
     with connection.cursor() as cursor:
         for pk, delta in moves:
@@ -228,9 +230,12 @@ def hold_take(
     secret_hash: str,
     now: datetime,
     replacing: Hold | None = None,
+    expires_at: datetime | None = None,
+    waitlist_entry: Any = None,
 ) -> Hold:
     """Write a live hold on `run` and take its seats, in the caller's transaction; the hold it
-    replaces (the same person's previous choice) gives its seats back in the same ordered pass."""
+    replaces (the same person's previous choice) gives its seats back in the same ordered pass.
+    A waiting list's offer says its own expiry (`bookings.waitlist`)."""
     freed: list[Slot] = []
     if replacing is not None and Hold.objects.filter(pk=replacing.pk, state=Hold.State.LIVE).update(
         state=Hold.State.RELEASED
@@ -244,8 +249,9 @@ def hold_take(
         slot_count=len(run),
         start=run[0].start,
         end=run[-1].end,
-        expires_at=hold_expiry(venue=venue, start=run[0].start, now=now),
+        expires_at=expires_at or hold_expiry(venue=venue, start=run[0].start, now=now),
         created_at=now,
+        waitlist_entry=waitlist_entry,
     )
     if replacing is not None and replacing.venue_id != venue.pk:
         seats_change(venue=replacing.venue_id, free=freed, online=False, now=now)
@@ -510,6 +516,20 @@ def api_answer_parts(procedure_code: str, raw_from: str | None, raw_to: str | No
     """What the API's answer is kept under, besides the venue: what the request names, and today
     (the defaults of `from` and `to` depend on it)."""
     return ("api", procedure_code, raw_from, raw_to, today.isoformat())
+
+
+def free_runs(
+    *, venue: Venue, procedures: Sequence[Procedure], first: date, last: date, now: datetime
+) -> dict[int, list[SlotView]]:
+    """By procedure id: the runs that can be booked online now with a seat left, in time order,
+    read from the database (never the cache: the waiting list offers them under its lock)."""
+    by_procedure, _valid_until = _compute_many(
+        venue=venue, procedures=procedures, first=first, last=last, now=now, online=True
+    )
+    return {
+        pk: [view for day in days for view in day.slots if view.remaining > 0]
+        for pk, days in by_procedure.items()
+    }
 
 
 def several_counters(*, venue: Venue, day: date) -> bool:

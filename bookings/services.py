@@ -34,7 +34,7 @@ from scheduler.retry import retry_on_lock
 from venues.models import Procedure, Venue
 
 from . import eligibility, notifications, rules, seats
-from .contact import Contact, contact_clean, normalize_email, normalize_phone
+from .contact import Contact, contact_clean, normalize_email, normalize_phone, sms_opt_in_clean
 from .events import event_record
 from .holds import hold_find
 from .models import Booking, Hold
@@ -107,15 +107,21 @@ SELECT EXISTS (SELECT 1 FROM venues_venue_procedures WHERE venue_id = %s AND pro
        (SELECT COUNT(*) FROM bookings_booking
         WHERE ((phone = %s AND NOT phone = '') OR (email = %s AND NOT email = ''))
           AND status IN ('confirmed', 'checked_in', 'in_service'))  -- for the per-person cap
+       + (SELECT COUNT(*) FROM bookings_waitlistentry
+          WHERE ((phone = %s AND NOT phone = '') OR (email = %s AND NOT email = ''))
+            AND state IN ('waiting', 'offered')  -- WaitlistEntry.LIVE: the cap counts them too,
+            AND NOT procedure_id = %s)           -- but not the wait this booking may end
 """
 
 
 def _offered_and_duplicate(*, venue: Venue, procedure: Procedure, contact: Contact) -> tuple[bool, bool, int]:
     """Does the venue take the procedure, does this person already hold an active booking of it
     (same phone or same email, as `duplicate_exists`), and how many active bookings of any
-    procedure do they hold? One query, on every booking."""
+    procedure, and places on a waiting list for another procedure, do they hold (the per-person
+    cap of domain.md, "Fair shares")? One query, on every booking."""
     phone, email = contact.phone, contact.email
     params = [venue.pk, procedure.pk, procedure.pk, phone, procedure.pk, email, phone, email]
+    params += [phone, email, procedure.pk]
     with connection.cursor() as cursor:
         cursor.execute(OFFERED_AND_DUPLICATE, params)
         offered, duplicate, active = cursor.fetchone()
@@ -175,6 +181,7 @@ def booking_create(
     actor: AbstractBaseUser | None = None,
     language: str = "ja",
     hold: str | None = None,
+    sms_opt_in: bool = False,
 ) -> Created:
     """Take one seat (or a run of seats), or the seats of a hold, and write the booking.
 
@@ -182,6 +189,7 @@ def booking_create(
     capacity alone. A hold's seats pass to the booking without a second seat being taken; a hold
     that was given back meanwhile books its time only if a seat is still free."""
     online = channel == Channel.ONLINE
+    texted = sms_opt_in_clean(contact=contact, sms_opt_in=sms_opt_in)
     held = None
     if hold is not None:
         held = _hold_for_booking(hold, venue=venue, procedure=procedure, start=start)
@@ -232,6 +240,7 @@ def booking_create(
                     email=contact.email,
                     answers=kept,
                     language=language[:5],
+                    sms_opt_in=texted,
                 )
                 event_record(booking, before="", after=Status.CONFIRMED, now=now, actor=actor)
                 notifications.record(booking=booking, kind="confirmed", token=token, now=now)

@@ -16,6 +16,7 @@ from venues.models import ReceptionWindow, Venue
 from venues.selectors import slots_end
 
 from .models import Booking, Slot
+from .waitlist_wake import seats_freed
 
 # --- Cutting windows into slots ----------------------------------------------------------
 
@@ -76,6 +77,7 @@ def slots_generate_for_venue(*, venue: Venue, first: date, last: date, now: date
         from .availability_cache import venue_changed
 
         venue_changed(venue)  # closures and windows change the calendar even when no slot changes
+        seats_freed(venue.pk)  # new slots, more counters, a closure lifted: the waiting list looks
         desired = _desired_slots(venue, windows, calendar, now)
         existing = {
             (slot.window_id, slot.start): slot

@@ -13,8 +13,9 @@ from celery import shared_task
 from django.conf import settings
 
 from scheduler import clock
+from venues.models import Venue
 
-from . import holds, notifications, queue, retention
+from . import holds, notifications, queue, retention, waitlist
 from .slots import slots_generate
 
 logger = logging.getLogger(__name__)
@@ -81,3 +82,21 @@ def sessions_purge() -> int:
     """Every night: expired sessions leave the database, and with them what an unfinished booking
     flow had typed (name, phone, e-mail) and any hold secret."""
     return retention.sessions_purge(now=clock.now())
+
+
+@shared_task(name="bookings.waitlist_pass", ignore_result=True)
+def waitlist_pass(venue_id: int) -> int:
+    """After a change that may have freed seats of the venue: offer them to the first in line."""
+    venue = Venue.objects.filter(pk=venue_id).first()
+    if venue is None:
+        return 0
+    return waitlist.waitlist_pass(venue=venue, now=clock.now()).offered
+
+
+@shared_task(name="bookings.waitlist_sweep", ignore_result=True)
+def waitlist_sweep() -> int:
+    """Every minute: offers that ran out pass on, ranges that ended expire, free seats are offered."""
+    report = waitlist.waitlist_sweep(now=clock.now())
+    if report.offered or report.passed or report.expired:
+        logger.info("waitlist sweep: %s", report)
+    return report.offered

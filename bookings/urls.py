@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import unmatched, views
+from . import display, unmatched, views, waitlist_views
 
 app_name = "web"
 
@@ -26,6 +26,12 @@ urlpatterns = [
     ),
     path("booking/<str:reference>/cancel/", views.manage_cancel, name="manage-cancel"),
     path("booking/<str:reference>/calendar.ics", views.manage_ics, name="manage-ics"),
+    path("b/<str:reference>/<str:token>", views.manage_short, name="manage-short"),  # SMS's link
+    path("display/<str:venue>/", display.display_page, name="display"),
+    path("display/<str:venue>/calls/", display.display_calls, name="display-calls"),
+    path("waitlist/join/", waitlist_views.join, name="waitlist-join"),
+    path("waitlist/joined/", waitlist_views.joined, name="waitlist-joined"),
+    path("waitlist/<str:secret>/", waitlist_views.entry_page, name="waitlist-entry"),
     # Last: any other address gets the product's 404 page, with DEBUG=1 too (bookings/unmatched.py).
     re_path(r"^.*$", unmatched.page_not_found, name="not-found"),
 ]

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from scheduler import challenge, clock, parsing, throttling
+from scheduler import challenge, clock, parsing, sms, throttling
 from scheduler.errors import (
     Busy,
     DomainError,
@@ -222,6 +222,14 @@ class MonthCalendar:
         morning = [s for s in self.day_slots if clock.local(s.start).hour < 12]
         afternoon = [s for s in self.day_slots if clock.local(s.start).hour >= 12]
         return [(label, part) for label, part in ((_("午前"), morning), (_("午後"), afternoon)) if part]
+
+    @property
+    def waitlist_offered(self) -> bool:
+        """Nothing free on the chosen day, or on any day: the date page offers the waiting list."""
+        if not self.has_free:
+            return True
+        chosen = self.day is not None and not self.day_unavailable
+        return chosen and bool(self.day_slots) and not any(s.remaining for s in self.day_slots)
 
     @property
     def previous_month(self) -> date | None:
@@ -620,6 +628,7 @@ def book_contact(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "retention_days": settings.RETENTION_DAYS,
+            "sms_available": sms.is_enabled(),
             **_step(flow.get("procedure"), "contact"),
             **_hold_context(flow.get("hold_until"), clock.now()),
         },
@@ -664,6 +673,7 @@ def book_confirm(request: HttpRequest) -> HttpResponse:
             answers=flow.get("answers") or {},
             now=now,
             language=_language(),
+            sms_opt_in=flow["contact"].get("sms_opt_in") is True,
         )
     except (SlotFull, NoSuchSlot, OutsideBookingWindow, NotFound) as error:
         context["problem"] = _seat_problem(error)
@@ -764,6 +774,18 @@ def manage(request: HttpRequest, reference: str) -> HttpResponse:
             booking.reference, title=_("予約番号 %(ref)s") % {"ref": booking.reference}
         )
     return render(request, "bookings/manage.html", context)
+
+
+@private_page
+@require_http_methods(["GET"])
+def manage_short(request: HttpRequest, reference: str, token: str) -> HttpResponse:
+    """The SMS's manage link (`links.sms_manage_path`): as `manage` with its token, shorter."""
+    try:
+        booking = services.booking_get_for_token(reference=reference, token=token)
+    except NotFound:
+        return render(request, "bookings/not_found.html", status=404)
+    _authorise(request, booking.reference)
+    return redirect("web:manage", reference=booking.reference)
 
 
 def _pending_move(request: HttpRequest, reference: str) -> dict[str, str] | None:

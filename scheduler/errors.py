@@ -95,6 +95,26 @@ class TooManyBookings(DomainError):
     default_detail = "This person already holds as many active bookings as one person may."
 
 
+class SeatsFree(DomainError):
+    """The waiting list is for when nothing is free: a seat in the range can be booked now."""
+
+    code = "seats_free"
+    status = 409
+    default_detail = "A seat is free in that range: book it instead of waiting."
+
+
+class AlreadyWaiting(DomainError):
+    code = "already_waiting"
+    status = 409
+    default_detail = "This person is already on a waiting list for this procedure."
+
+
+class NoOffer(DomainError):
+    code = "no_offer"
+    status = 409
+    default_detail = "No seat is offered to this entry now: none yet, or the offer has run out."
+
+
 class NotActive(DomainError):
     code = "not_active"
     status = 409
@@ -125,6 +145,42 @@ class NoShowTooEarly(InvalidTransition):
 
     code = "no_show_too_early"
     default_detail = "A booking can be marked as not come only after its slot has ended."
+
+
+class NothingWaiting(DomainError):
+    """呼出 with nobody checked in and not yet called (bookings/calls.py)."""
+
+    code = "nothing_waiting"
+    status = 409
+    default_detail = "Nobody checked in is waiting to be called."
+
+
+class NotCheckedIn(InvalidTransition):
+    """Only a checked-in resident is called (recalled, marked not here)."""
+
+    code = "not_checked_in"
+    default_detail = "Only a checked-in booking can be called."
+
+
+class NotCalled(InvalidTransition):
+    """Recall and "not here" need an earlier call."""
+
+    code = "not_called"
+    default_detail = "This booking has not been called yet."
+
+
+class CallNotToday(InvalidTransition):
+    """Calls are for today's bookings only (JST)."""
+
+    code = "call_not_today"
+    default_detail = "Only today's bookings can be called."
+
+
+class InvalidCounter(DomainError):
+    """A counter number outside 1..the venue's counters."""
+
+    code = "invalid_counter"
+    default_detail = "No such counter."
 
 
 class CapacityBelowTaken(DomainError):

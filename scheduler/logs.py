@@ -6,7 +6,8 @@ formatter sees a record it rewrites the message (rendered with its arguments), t
 the traceback and the stack:
 
 - manage tokens and hold secrets: `token=…` / `hold=…` in a query, `"token": "…"`, an
-  `X-Booking-Token` header, the secret in `/api/v1/holds/<secret>/`, and any bare run of 43
+  `X-Booking-Token` header, the secret in `/api/v1/holds/<secret>/` and in an SMS's manage link
+  `/b/<reference>/<token>`, and any bare run of 43
   URL-safe characters in mixed case (the length of every secret the app makes) become `…`;
 - e-mail addresses (also non-ASCII and %-encoded) become `[email]`;
 - Japanese phone numbers (0 and 9 or 10 more digits, with or without hyphens, spaces, brackets,
@@ -50,6 +51,7 @@ _SECRET_FIELD = re.compile(
 )
 _SECRET_HEADER = re.compile(r"(?i)(x-booking-token\s*:\s*)[^\s,;]+")
 _HOLD_PATH = re.compile(r"(/holds/)[^/\s?#\"']+")
+_SMS_LINK_PATH = re.compile(r"(/b/[A-Za-z0-9]{1,20}/)[^/\s?#\"']+")  # an SMS's manage link
 # token_urlsafe(32) and the unpadded base64 of an HMAC-SHA256 are 43 characters; requiring both
 # cases keeps snake_case identifiers, hex digests and UUIDs (36) readable.
 _BARE_SECRET = re.compile(rf"(?<![{_B64}])(?=[{_B64}]*[A-Z])(?=[{_B64}]*[a-z])[{_B64}]{{43}}(?![{_B64}])")
@@ -59,6 +61,7 @@ def redact_secrets(text: str) -> str:
     text = _SECRET_FIELD.sub(rf"\1{SECRET_MARK}", text)
     text = _SECRET_HEADER.sub(rf"\1{SECRET_MARK}", text)
     text = _HOLD_PATH.sub(rf"\1{SECRET_MARK}", text)
+    text = _SMS_LINK_PATH.sub(rf"\1{SECRET_MARK}", text)
     return _BARE_SECRET.sub(SECRET_MARK, text)
 
 

@@ -255,6 +255,10 @@ else:
 # A hung mail server must not hold a worker (or an eager request) for ever.
 EMAIL_TIMEOUT = vars().get("EMAIL_TIMEOUT") or int(os.environ.get("EMAIL_TIMEOUT", "30"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "yoyaku@example.jp")
+# SMS (docs/sms.md, scheduler/sms.py): empty is off; `console://` prints one line per text (the
+# default with DEBUG on); `twilio://SID:TOKEN@api.twilio.com?from=%2B81…` sends through Twilio.
+SMS_URL = os.environ.get("SMS_URL", "console://" if DEBUG else "").strip()
+SMS_TIMEOUT = float(os.environ.get("SMS_TIMEOUT", "10"))  # seconds: a hung provider must not hold a worker
 
 # --- Celery ---------------------------------------------------------------------------------
 # Without REDIS_URL, tasks run eagerly in-process so that a newcomer needs no server.
@@ -283,6 +287,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "bookings.notifications_sweep", "schedule": 60.0},
     "holds-expire": {"task": "bookings.holds_expire", "schedule": 60.0},
+    # Offers that ran out pass on, ended ranges expire, free seats go to the first in line.
+    "waitlist-sweep": {"task": "bookings.waitlist_sweep", "schedule": 60.0},
     "sessions-purge": {"task": "bookings.sessions_purge", "schedule": crontab(hour="3", minute="45")},
     # 18:00 the day before; the 19:00 run catches one missed while Redis was down (one email each).
     "reminders": {"task": "bookings.reminders_send", "schedule": crontab(hour="18,19", minute="0")},
@@ -354,6 +360,11 @@ SPECTACULAR_SETTINGS = {
 # "now" for the whole app: tests set CLOCK_NOW (ISO 8601) to travel in time.
 CLOCK_NOW = os.environ.get("CLOCK_NOW", "")
 RETENTION_DAYS = int(os.environ.get("RETENTION_DAYS", "90"))
+# The waiting list (docs/waitlist.md): how long a freed seat is kept for the first in line (never
+# past the day's online cut-off), and the shortest offer worth making before the cut-off (a seat
+# freed later stays free for everybody).
+WAITLIST_OFFER_MINUTES = int(os.environ.get("WAITLIST_OFFER_MINUTES", "30"))
+WAITLIST_OFFER_MIN_MINUTES = int(os.environ.get("WAITLIST_OFFER_MIN_MINUTES", "5"))
 # Outbox: attempts before a notification is marked failed; back-off doubles from the base.
 NOTIFICATION_MAX_ATTEMPTS = int(os.environ.get("NOTIFICATION_MAX_ATTEMPTS", "5"))
 NOTIFICATION_RETRY_SECONDS = int(os.environ.get("NOTIFICATION_RETRY_SECONDS", "60"))

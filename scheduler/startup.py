@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
 from django.utils.module_loading import import_string
 
+from .sms import SmsConfigError, backend_from_url
+
 
 def unsafe_settings() -> list[str]:
     """What is wrong for production, in words an operator can act on (empty with DEBUG on)."""
@@ -34,7 +36,21 @@ def unsafe_settings() -> list[str]:
         problems.append(
             "EMAIL_URL: configure a real mail server (the console backend prints residents' mail)"
         )
+    problems += sms_problems(settings.SMS_URL)
     return problems
+
+
+def sms_problems(url: str) -> list[str]:
+    """SMS_URL: empty (off) or a real provider; `console://` and `memory://` send nothing."""
+    if not url:
+        return []
+    try:
+        kind = backend_from_url(url).kind
+    except SmsConfigError as error:
+        return [str(error)]
+    if kind != "twilio":
+        return [f"SMS_URL: {kind}:// sends no SMS; configure a provider (docs/sms.md) or leave it empty"]
+    return []
 
 
 def refuse_unsafe_start(what: str) -> None:

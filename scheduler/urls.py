@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from bookings import api as bookings_api
+from bookings import waitlist_api
 from venues import api as venues_api
 
 from .challenge_api import ChallengeApi
@@ -37,6 +38,9 @@ api_v1 = [
         bookings_api.BookingRescheduleApi.as_view(),
         name="booking-reschedule",
     ),
+    path("waitlist/", waitlist_api.WaitlistJoinApi.as_view(), name="waitlist-join"),
+    path("waitlist/<str:secret>/", waitlist_api.WaitlistDetailApi.as_view(), name="waitlist-detail"),
+    path("waitlist/<str:secret>/accept/", waitlist_api.WaitlistAcceptApi.as_view(), name="waitlist-accept"),
     path("schema/", SpectacularAPIView.as_view(http_method_names=["get", "head"]), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^.*$", api_not_found),

@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from scheduler import clock
 from scheduler.errors import CapacityBelowTaken, DomainError, InvalidInput
 
-from . import planning, staff
+from . import display, planning, staff
 from . import services as venue_services
 from .models import AuditEntry, Closure, Procedure, ReceptionWindow, StaffMembership, Venue
 from .scoping import has_any_venue, is_prefecture_admin, scope, venues_for
@@ -55,6 +55,11 @@ ERROR_TEXT = {
     "duplicate_booking": _("この方は同じ手続の有効な予約をすでに持っています。"),
     "busy": _("混み合っています。もう一度お試しください。"),
     "not_found": _("予約が見つかりません。"),
+    "nothing_waiting": _("呼び出せる方（受付済みで、まだ呼び出していない方）がいません。"),
+    "not_checked_in": _("呼び出せるのは受付済みの方だけです。"),
+    "not_called": _("まだ呼び出していません。"),
+    "call_not_today": _("呼び出せるのは今日の予約だけです。"),
+    "invalid_counter": _("窓口番号が正しくありません（%(low)s〜%(high)s）。"),
 }
 
 FIELD_LABELS = {"name": _("氏名"), "phone": _("電話番号"), "email": _("メール"), "start": _("時刻")}
@@ -188,7 +193,40 @@ class VenueAdmin(VenueScopedAdmin):
             _("オンライン予約の受付期間"),
             {"fields": ["horizon_days", "cutoff_days_before", "cutoff_time", "hold_minutes"]},
         ),
+        (_("待合室の呼出表示"), {"fields": ["display_link_state"]}),
     ]
+    readonly_fields = ["display_link_state"]
+    actions = ["display_link_renew"]
+
+    @admin.display(description=_("表示用リンク"))
+    def display_link_state(self, venue: Venue) -> str:
+        if not venue.display_secret_hash or venue.display_secret_renewed_at is None:
+            return str(_("未発行（一覧の操作「呼出表示のリンクを発行・更新」で発行します）"))
+        issued = clock.local(venue.display_secret_renewed_at)
+        return str(_("発行済み（%(at)s）。リンクは発行したときに一度だけ表示されます。")) % {
+            "at": f"{issued:%Y-%m-%d %H:%M}"
+        }
+
+    def has_display_permission(self, request: HttpRequest) -> bool:
+        """Only prefecture administrators issue or renew a display link."""
+        return is_prefecture_admin(request.user)
+
+    @admin.action(description=_("呼出表示のリンクを発行・更新"), permissions=["display"])
+    def display_link_renew(self, request: HttpRequest, queryset: QuerySet[Venue]) -> HttpResponse:
+        """A new secret link per selected venue (the old one stops working), shown this once."""
+        now = clock.now()
+        links = []
+        for venue in queryset.order_by("sort_order", "code"):
+            key = display.display_secret_renew(venue=venue, now=now, actor=request.user)
+            path = reverse("web:display", args=[venue.code])
+            links.append((venue, request.build_absolute_uri(f"{path}?{urlencode({'k': key})}")))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("呼出表示のリンク"),
+            "links": links,
+        }
+        return TemplateResponse(request, "admin/venues/venue/display_links.html", context)  # never cached
 
     @admin.display(description=_("窓口"))
     def queue_links(self, venue: Venue) -> str:

@@ -97,6 +97,14 @@ class Venue(LocalizedName, models.Model):
     )
     is_active = models.BooleanField(_("公開中"), default=True)
     sort_order = models.PositiveSmallIntegerField(_("表示順"), default=0)
+    # The waiting room's display (bookings/display.py): the sha256 of its secret link's key
+    # (venues/display.py); "" until an administrator issues a link.
+    display_secret_hash = models.CharField(
+        _("呼出表示のリンク（ハッシュ）"), max_length=64, blank=True, editable=False
+    )
+    display_secret_renewed_at = models.DateTimeField(
+        _("呼出表示のリンクの発行日時"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["sort_order", "code"]

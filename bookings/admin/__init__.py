@@ -23,9 +23,10 @@ from scheduler.errors import DomainError
 from scheduler.logs import redact_secrets
 from venues.admin import VenueScopedAdmin, day_page_url, error_text
 
-from .. import notifications, queue, seats
+from .. import notifications, queue, seats, sms
 from ..models import Booking, BookingEvent, Notification, Slot
-from . import pages
+from . import call_pages, pages, statistics_pages
+from . import waitlist as _waitlist  # noqa: F401 - registers the waiting list's admin
 
 # --- Bookings -----------------------------------------------------------------------------------
 
@@ -195,6 +196,10 @@ class BookingAdmin(VenueScopedAdmin):
             path("book/", wrap(self._book), name="bookings_booking_book"),
             path("export/", wrap(self._export), name="bookings_booking_export"),
             path("<int:pk>/step/", wrap(self._step), name="bookings_booking_step"),
+            path("day/counter/", wrap(self._counter), name="bookings_booking_counter"),
+            path("day/call/", wrap(self._call_next), name="bookings_booking_call_next"),
+            path("<int:pk>/call/", wrap(self._call), name="bookings_booking_call"),
+            path("statistics/", wrap(self._statistics), name="bookings_booking_statistics"),
             *super().get_urls(),
         ]
 
@@ -215,6 +220,18 @@ class BookingAdmin(VenueScopedAdmin):
 
     def _step(self, request, pk):
         return pages.step_view(request, self, pk)
+
+    def _counter(self, request):
+        return call_pages.counter_view(request, self)
+
+    def _call_next(self, request):
+        return call_pages.call_next_view(request, self)
+
+    def _call(self, request, pk):
+        return call_pages.call_view(request, self, pk)
+
+    def _statistics(self, request):
+        return statistics_pages.statistics_view(request, self)
 
     # Actions: the same services as the buttons, on the selected (and visible) bookings.
     def _bulk(self, request: HttpRequest, queryset: QuerySet[Booking], action: str) -> None:
@@ -345,13 +362,23 @@ class SlotAdmin(VenueScopedAdmin):
 @admin.register(Notification)
 class NotificationAdmin(VenueScopedAdmin):
     venue_path = "booking__venue"
-    list_display = ["created_at", "booking", "kind", "state", "to_address_masked", "attempts", "sent_at"]
-    list_filter = ["kind", "state"]
+    list_display = [
+        "created_at",
+        "booking",
+        "kind",
+        "channel",
+        "state",
+        "to_address_masked",
+        "attempts",
+        "sent_at",
+    ]
+    list_filter = ["kind", "channel", "state"]
     search_fields = ["=booking__reference"]
     list_select_related = ["booking"]
     fields = [
         "booking",
         "kind",
+        "channel",
         "state",
         "language_label",
         "subject",
@@ -367,9 +394,13 @@ class NotificationAdmin(VenueScopedAdmin):
     def message_text(self, notification: Notification) -> str:
         """The message as it goes (went) out, the manage link's token left out: the full text of the
         one line the console backend prints (scheduler/mail.py)."""
-        if notification.booking.erased_at or not notification.to_address:
+        person = notification.booking or notification.waitlist_entry
+        if person is None or person.erased_at or not notification.to_address:
             return "—"
-        body = redact_secrets(str(notifications.build_message(notification).body))
+        if notification.channel == Notification.Channel.SMS:
+            body = redact_secrets(sms.text_for(notification))
+        else:
+            body = redact_secrets(str(notifications.build_message(notification).body))
         return format_html('<pre class="message-text" style="white-space:pre-wrap">{}</pre>', body)
 
     @admin.display(description=_("言語"))
@@ -379,6 +410,8 @@ class NotificationAdmin(VenueScopedAdmin):
     @admin.display(description=_("宛先"))
     def to_address_masked(self, notification: Notification) -> str:
         address = notification.to_address
+        if address and notification.channel == Notification.Channel.SMS:
+            return f"…{address[-4:]}"  # a phone number: its last four digits
         return re.sub(r"^(.).*(@.*)$", r"\1…\2", address) if address else "—"
 
     def has_add_permission(self, request) -> bool:

@@ -41,6 +41,7 @@ from .. import eligibility, queue, rules, seats, selectors, services
 from ..contact import normalize_phone
 from ..models import Booking, Slot
 from ..references import REFERENCE_ALPHABET, REFERENCE_LENGTH
+from . import call_pages
 
 Status = Booking.Status
 ACTION_LABELS = {
@@ -171,6 +172,8 @@ class QueueRow:
     booking: Booking
     actions: list[tuple[str, str]]
     answers: list[tuple[str, str, bool]]
+    call: Any = None  # the booking's last Call today (call_pages.day_context)
+    call_actions: list[tuple[str, str]] = field(default_factory=list)  # 呼出 / 再呼出 / 不在
 
     @property
     def procedure_short(self) -> str:
@@ -295,6 +298,7 @@ def day_view(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespons
         + urlencode({"venue": venue.code, "date": day.isoformat()}),
         "refresh_seconds": REFRESH_SECONDS,
         "poll_seconds": POLL_SECONDS,
+        **call_pages.day_context(request=request, venue=venue, day=day, queue=queue, is_today=day == today),
     }
     return render(request, model_admin, "admin/bookings/day.html", context)
 
