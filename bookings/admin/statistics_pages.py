@@ -19,7 +19,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
@@ -232,17 +232,13 @@ def bar_chart(
 def _bar(
     s: Series, x: float, y: float, width: float, height: float, label: str, value: float, unit: str
 ) -> str:
-    return format_html(
-        '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{} {}: {}{}</title></rect>',
-        s.css,
-        f"{x:.2f}",
-        f"{y:.2f}",
-        f"{max(width, 0.5):.2f}",
-        f"{max(height, 0):.2f}",
-        label,
-        s.name,
-        f"{value:g}" if isinstance(value, int) or float(value).is_integer() else f"{value:.1f}",
-        unit,
+    # A year by day draws a thousand bars: one f-string each, with only the texts escaped (the
+    # numbers are formatted here); format_html per bar was a fifth of the page's time.
+    shown = f"{value:g}" if isinstance(value, int) or float(value).is_integer() else f"{value:.1f}"
+    return (
+        f'<rect class="{escape(s.css)}" x="{x:.2f}" y="{y:.2f}" width="{max(width, 0.5):.2f}" '
+        f'height="{max(height, 0):.2f}"><title>{escape(label)} {escape(s.name)}: {shown}{escape(unit)}'
+        "</title></rect>"
     )
 
 
