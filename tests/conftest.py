@@ -8,6 +8,19 @@ from scheduler.clock import JST
 from venues.services import reference_data_load
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    """Staff accounts are made and logged in to by hundreds of tests: PBKDF2's million rounds
+    cost 0.3-0.6 s a password here, so the tests hash with MD5 (Django's advice for test runs;
+    production keeps PBKDF2, settings.py does not name hashers)."""
+    from django.conf import settings
+
+    saved = settings.PASSWORD_HASHERS
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    yield
+    settings.PASSWORD_HASHERS = saved
+
+
 @pytest.fixture(autouse=True)
 def celery_eager(request):
     """Tasks run in-process for every test, even where REDIS_URL is set (CI's second run), except

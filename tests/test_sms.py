@@ -504,4 +504,7 @@ def test_the_outbox_listener_sends_an_sms_row_woken_by_the_insert_trigger(db, tr
     finally:
         running.close()
     assert len(texts) == 1 and created.booking.reference in texts[0][1]
+    started = time.monotonic()  # the row is marked sent just after the text is handed over
+    while Notification.objects.get().state != State.SENT and time.monotonic() - started < 5:
+        time.sleep(0.02)
     assert Notification.objects.get().state == State.SENT
