@@ -240,8 +240,20 @@ def _offer_skip_reason(notification: Notification) -> str:
 
 def _offer_message(notification: Notification) -> EmailMultiAlternatives:
     entry = notification.waitlist_entry
-    hold = offer_hold(entry)
-    subject, text, html = offer_render(entry, hold=hold)
+    subject, text, html = offer_render(entry, hold=offer_hold(entry))
+    return _email(
+        notification,
+        (subject, text, html),
+        person=(entry.name, entry.phone),
+        reference=f"waitlist-{entry.pk}",
+    )
+
+
+def _email(
+    notification: Notification, rendered: tuple[str, str, str], *, person: tuple[str, str], reference: str
+) -> EmailMultiAlternatives:
+    """The message of a row, whatever it reports (a booking, a waiting-list offer)."""
+    subject, text, html = rendered
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
@@ -250,8 +262,10 @@ def _offer_message(notification: Notification) -> EmailMultiAlternatives:
         headers={"Auto-Submitted": "auto-generated"},
     )
     message.attach_alternative(html, "text/html")
-    message.personal_data = tuple(v for v in (entry.name, entry.phone, notification.to_address) if v)
-    message.reference = f"waitlist-{entry.pk}"
+    # Not sent: tells a backend that only shows the message (scheduler.mail) what to leave out.
+    message.personal_data = tuple(v for v in (*person, notification.to_address) if v)
+    # And what the console's one line names, and where staff read the whole message.
+    message.reference = reference
     message.full_text_path = reverse("admin:bookings_notification_change", args=[notification.pk])
     return message
 
@@ -352,22 +366,12 @@ def build_message(notification: Notification) -> EmailMultiAlternatives:
     if notification.booking_id is None:
         return _offer_message(notification)
     booking = notification.booking
-    subject, text, html = render(
+    rendered = render(
         booking, kind=notification.kind, token=unseal(notification.token_sealed), note=notification.note
     )
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.to_address],
-        headers={"Auto-Submitted": "auto-generated"},
+    message = _email(
+        notification, rendered, person=(booking.name, booking.phone), reference=booking.reference
     )
-    message.attach_alternative(html, "text/html")
-    # Not sent: tells a backend that only shows the message (scheduler.mail) what to leave out.
-    message.personal_data = tuple(v for v in (booking.name, booking.phone, notification.to_address) if v)
-    # And what the console's one line names: the booking, and where staff read the whole message.
-    message.reference = booking.reference
-    message.full_text_path = reverse("admin:bookings_notification_change", args=[notification.pk])
     if notification.kind in (Kind.CONFIRMED, Kind.RESCHEDULED) and booking.status == Booking.Status.CONFIRMED:
         message.attach(f"booking-{booking.reference}.ics", booking_ics(booking), "text/calendar")
     return message
