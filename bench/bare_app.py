@@ -22,8 +22,8 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 TAKE_SEAT = "UPDATE bookings_slot SET taken = taken + 1 WHERE id = %s AND taken < capacity"
 INSERT_BOOKING = """
 INSERT INTO bookings_booking (reference, token_hash, venue_id, procedure_id, slot_id, slot_count,
-    start, "end", status, channel, name, phone, email, answers, language, created_at, updated_at)
-SELECT %s, %s, venue_id, %s, id, 1, start, "end", 'confirmed', 'online', %s, %s, '', '{}', 'ja', now(), now()
+    start, "end", status, channel, name, phone, email, answers, language, sms_opt_in, created_at, updated_at)
+SELECT %s, %s, venue_id, %s, id, 1, start, "end", 'confirmed', 'online', %s, %s, '', '{}', 'ja', false, now(), now()
 FROM bookings_slot WHERE id = %s
 RETURNING id
 """

@@ -62,7 +62,8 @@ def _bump_at_commit(key: str) -> None:
     as in a test case) and again at commit (an answer computed meanwhile from the rows before the
     commit was stored with the first new token, which the second one puts out of date)."""
     _bump(key)
-    transaction.on_commit(lambda: _bump(key), robust=True)
+    if transaction.get_connection().in_atomic_block:  # else the change is committed already
+        transaction.on_commit(lambda: _bump(key), robust=True)
 
 
 def venue_changed(venue: Venue | int) -> None:

@@ -96,14 +96,17 @@ class Booking(models.Model):
         verbose_name = _("予約")
         verbose_name_plural = _("予約")
         constraints = [
-            # One active booking per person and procedure, guarded by the database itself.
+            # One active booking per person and procedure, guarded by the database itself. The
+            # contact first: the per-person cap of every booking counts a person's active bookings
+            # of all procedures through the same index (with the procedure first, that count read
+            # the whole index: 1 ms at 11,000 bookings, growing with the table).
             models.UniqueConstraint(
-                fields=["procedure", "phone"],
+                fields=["phone", "procedure"],
                 condition=Q(status__in=["confirmed", "checked_in", "in_service"]) & ~Q(phone=""),
                 name="booking_one_active_per_phone",
             ),
             models.UniqueConstraint(
-                fields=["procedure", "email"],
+                fields=["email", "procedure"],
                 condition=Q(status__in=["confirmed", "checked_in", "in_service"]) & ~Q(email=""),
                 name="booking_one_active_per_email",
             ),
@@ -366,14 +369,15 @@ class WaitlistEntry(models.Model):
         verbose_name = _("順番待ち")
         verbose_name_plural = _("順番待ち")
         constraints = [
-            # One place in line per person and procedure (waiting or offered), as for bookings.
+            # One place in line per person and procedure (waiting or offered), as for bookings
+            # (the contact first, for the cap's count).
             models.UniqueConstraint(
-                fields=["procedure", "phone"],
+                fields=["phone", "procedure"],
                 condition=Q(state__in=["waiting", "offered"]) & ~Q(phone=""),
                 name="waitlist_one_live_per_phone",
             ),
             models.UniqueConstraint(
-                fields=["procedure", "email"],
+                fields=["email", "procedure"],
                 condition=Q(state__in=["waiting", "offered"]) & ~Q(email=""),
                 name="waitlist_one_live_per_email",
             ),

@@ -122,6 +122,44 @@ def render(booking: Booking, *, kind: str, token: str | None = None, note: str =
 # --- Recording (inside the caller's transaction) --------------------------------------------
 
 
+def rows(
+    *,
+    booking: Booking,
+    kind: str,
+    now: datetime,
+    token: str | None = None,
+    note: str = "",
+    dedupe_key: str | None = None,
+) -> list[Notification]:
+    """The outbox rows of `kind`, unsaved: the e-mail (none when the person left no address) and
+    the SMS of the same event (bookings/sms.py), in that order."""
+    written = []
+    if booking.email:
+        language = message_language(booking.language)
+        written.append(
+            Notification(
+                booking=booking,
+                kind=kind,
+                dedupe_key=dedupe_key or f"{kind}:{booking.pk}:{uuid.uuid4().hex}",
+                to_address=booking.email,
+                language=language,
+                subject=SUBJECTS[language][kind].format(reference=booking.reference)[:200],
+                token_sealed=seal(token) if token else "",
+                note=note[:200],
+                next_attempt_at=now,
+            )
+        )
+    texted = sms.row(
+        booking=booking,
+        kind=kind,
+        now=now,
+        event_key=dedupe_key or f"{kind}:{booking.pk}",
+        token=token,
+        note=note,
+    )
+    return [*written, *([texted] if texted is not None else [])]
+
+
 def record(
     *,
     booking: Booking,
@@ -131,38 +169,21 @@ def record(
     note: str = "",
     dedupe_key: str | None = None,
 ) -> Notification | None:
-    """Write the outbox row for `kind`; nothing when the person left no email address. The SMS
-    row of the same event is written beside it (bookings/sms.py); returned when there is no e-mail.
+    """Write the outbox rows of `kind` (`rows`); the e-mail's row, else the SMS row, else None.
 
-    The row is sent after the surrounding transaction commits (never before: a rolled-back
-    booking sends nothing).
+    The rows are sent after the surrounding transaction commits (never before: a rolled-back
+    booking sends nothing). An SMS the event already has is not written twice.
     """
-    texted = sms.record(
-        booking=booking,
-        kind=kind,
-        now=now,
-        event_key=dedupe_key or f"{kind}:{booking.pk}",
-        token=token,
-        note=note,
-    )
-    if texted is not None:
-        wake(texted.pk)
-    if not booking.email:
-        return texted
-    language = message_language(booking.language)
-    notification = Notification.objects.create(
-        booking=booking,
-        kind=kind,
-        dedupe_key=dedupe_key or f"{kind}:{booking.pk}:{uuid.uuid4().hex}",
-        to_address=booking.email,
-        language=language,
-        subject=SUBJECTS[language][kind].format(reference=booking.reference)[:200],
-        token_sealed=seal(token) if token else "",
-        note=note[:200],
-        next_attempt_at=now,
-    )
-    wake(notification.pk)
-    return notification
+    written = []
+    for row in rows(booking=booking, kind=kind, now=now, token=token, note=note, dedupe_key=dedupe_key):
+        if row.channel == Notification.Channel.SMS:
+            row = sms.save(row)  # None when this event has its SMS already
+        else:
+            row.save(force_insert=True)
+        if row is not None:
+            wake(row.pk)
+            written.append(row)
+    return written[0] if written else None
 
 
 # --- The waiting list's offer (bookings/waitlist.py): told before any booking exists --------------

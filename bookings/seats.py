@@ -22,12 +22,14 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Model
 
 from scheduler import clock
 from scheduler.errors import OutsideBookingWindow, SlotFull
@@ -35,7 +37,7 @@ from venues import selectors as venue_selectors
 from venues.calendar import dates, overlaps_closure, venue_calendar
 from venues.models import Procedure, ReceptionWindow, Venue
 
-from . import availability_cache, waitlist_wake
+from . import availability_cache, statements, waitlist_wake
 from .models import Booking, Hold, Slot
 
 AVAILABILITY_MAX_DAYS = 92
@@ -220,6 +222,47 @@ def seats_change(
             cursor.execute(statement, [pk])
             if cursor.rowcount != 1:
                 raise SlotFull()
+
+
+# The same conditions for a whole run in one statement (`seats_take_writing`), one parameter per
+# slot: with `= ANY(array)` the planner cannot know the array's length from a generic plan and
+# plans the statement anew each time (measured: 2.8x its database CPU). An index scan over the
+# list visits the keys in ascending order: the same lock order as `seats_change`.
+def _take_seats(online: bool, count: int) -> str:
+    limit = "capacity - reserved" if online else "capacity"
+    slots = ", ".join(["%s"] * count)
+    return (
+        f"UPDATE bookings_slot SET taken = taken + 1"  # noqa: S608 (placeholders and fixed text only)
+        f" WHERE id IN ({slots}) AND active AND taken < {limit} RETURNING id"
+    )
+
+
+def seats_take_writing(
+    *, venue: Venue, take: Sequence[Slot], online: bool, first: Model, then: Sequence[Model] = ()
+) -> list[int] | None:
+    """PostgreSQL: take every seat of `take` and write `first` (a booking) and `then` (its rows)
+    in one statement (`bookings.statements`): one round trip in autocommit for a one-slot run, a
+    transaction (or a savepoint) around it otherwise. The ids of the rows written, in order; None
+    when a seat was found full, with nothing written: the caller then goes the way of
+    `seats_change`, which gives back the seats of expired holds and decides for real."""
+    ids = sorted(slot.pk for slot in take)
+    sql, params = statements.gated_inserts(
+        gate=_take_seats(online, len(ids)),
+        gate_params=ids,
+        needed=len(ids),
+        first=first,
+        then=then,
+    )
+    guarded = len(ids) > 1 or connection.in_atomic_block
+    with transaction.atomic() if guarded else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        taken, *written = cursor.fetchone()
+        if taken != len(ids):
+            if taken:
+                transaction.set_rollback(True)  # some seats of the run, not all: none
+            return None
+    availability_cache.venue_changed(venue)
+    return written
 
 
 def hold_take(

@@ -35,7 +35,7 @@ from venues.models import Procedure, Venue
 
 from . import eligibility, notifications, rules, seats
 from .contact import Contact, contact_clean, normalize_email, normalize_phone, sms_opt_in_clean
-from .events import event_record
+from .events import booking_counted, event_new, event_record
 from .holds import hold_find
 from .models import Booking, Hold
 from .references import (
@@ -114,18 +114,28 @@ SELECT EXISTS (SELECT 1 FROM venues_venue_procedures WHERE venue_id = %s AND pro
 """
 
 
-def _offered_and_duplicate(*, venue: Venue, procedure: Procedure, contact: Contact) -> tuple[bool, bool, int]:
+# PostgreSQL: the new booking's id, drawn in the same statement, so that the booking and its rows
+# can be written in one statement after it (`seats.seats_take_writing`). A booking refused
+# afterwards leaves a gap in the ids, nothing else.
+NEXT_BOOKING_ID = ", nextval(pg_get_serial_sequence('bookings_booking', 'id'))"
+
+
+def _offered_and_duplicate(
+    *, venue: Venue, procedure: Procedure, contact: Contact, draw_id: bool
+) -> tuple[bool, bool, int, int | None]:
     """Does the venue take the procedure, does this person already hold an active booking of it
     (same phone or same email, as `duplicate_exists`), and how many active bookings of any
     procedure, and places on a waiting list for another procedure, do they hold (the per-person
-    cap of domain.md, "Fair shares")? One query, on every booking."""
+    cap of domain.md, "Fair shares")? And, if `draw_id` on PostgreSQL, the new booking's id. One
+    query, on every booking."""
     phone, email = contact.phone, contact.email
     params = [venue.pk, procedure.pk, procedure.pk, phone, procedure.pk, email, phone, email]
     params += [phone, email, procedure.pk]
+    drawn = draw_id and connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        cursor.execute(OFFERED_AND_DUPLICATE, params)
-        offered, duplicate, active = cursor.fetchone()
-    return bool(offered), bool(duplicate), int(active)
+        cursor.execute(OFFERED_AND_DUPLICATE + (NEXT_BOOKING_ID if drawn else ""), params)
+        offered, duplicate, active, *next_id = cursor.fetchone()
+    return bool(offered), bool(duplicate), int(active), (next_id[0] if next_id else None)
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,28 @@ def _replay(held: Hold, secret: str, contact: Contact) -> Created:
     return Created(booking, token_for_hold(secret), replayed=True)
 
 
+def _written_at_once(booking: Booking, *, token: str, run: list, now: datetime, actor) -> bool:
+    """PostgreSQL: the booking, its event and its outbox rows, and its seats, in one statement.
+    False when a seat was full: nothing is written, and the caller goes the ORM way, whose
+    `seats_change` gives back the seats of expired holds and raises `slot_full` for real."""
+    event = event_new(booking, before="", after=Status.CONFIRMED, now=now, actor=actor)
+    outbox = notifications.rows(booking=booking, kind="confirmed", token=token, now=now)
+    online = booking.channel == Channel.ONLINE
+    written = seats.seats_take_writing(
+        venue=booking.venue, take=run, online=online, first=booking, then=[event, *outbox]
+    )
+    if written is None:
+        return False
+    booking._state.adding = False
+    for row, pk in zip([event, *outbox], written[1:], strict=True):
+        row.pk = pk
+        row._state.adding = False
+    for row in outbox:
+        notifications.wake(row.pk)
+    booking_counted(booking)
+    return True
+
+
 @retry_on_lock
 def booking_create(
     *,
@@ -198,7 +230,9 @@ def booking_create(
             return _replay(held, hold, contact)
     if venue is None or procedure is None or start is None:
         raise InvalidInput({"start": ["Give a venue, a procedure and a start, or a hold."]})
-    offered, duplicate, active = _offered_and_duplicate(venue=venue, procedure=procedure, contact=contact)
+    offered, duplicate, active, next_id = _offered_and_duplicate(
+        venue=venue, procedure=procedure, contact=contact, draw_id=held is None
+    )
     if not offered:
         raise ProcedureNotOffered()
     kept = eligibility_check(procedure=procedure, answers=answers) if online else dict(answers or {})
@@ -224,24 +258,28 @@ def booking_create(
     for _attempt in range(5):
         reference = new_reference()
         try:
+            booking = Booking(
+                pk=next_id,
+                reference=reference,
+                token_hash=digest(token),
+                venue=venue,
+                procedure=procedure,
+                slot=run[0],
+                slot_count=len(run),
+                start=run[0].start,
+                end=run[-1].end,
+                channel=channel,
+                name=contact.name,
+                phone=contact.phone,
+                email=contact.email,
+                answers=kept,
+                language=language[:5],
+                sms_opt_in=texted,
+            )
+            if next_id is not None and _written_at_once(booking, token=token, run=run, now=now, actor=actor):
+                return Created(booking, token)
             with transaction.atomic():
-                booking = Booking.objects.create(
-                    reference=reference,
-                    token_hash=digest(token),
-                    venue=venue,
-                    procedure=procedure,
-                    slot=run[0],
-                    slot_count=len(run),
-                    start=run[0].start,
-                    end=run[-1].end,
-                    channel=channel,
-                    name=contact.name,
-                    phone=contact.phone,
-                    email=contact.email,
-                    answers=kept,
-                    language=language[:5],
-                    sms_opt_in=texted,
-                )
+                booking.save(force_insert=True)
                 event_record(booking, before="", after=Status.CONFIRMED, now=now, actor=actor)
                 notifications.record(booking=booking, kind="confirmed", token=token, now=now)
                 # The seats last: their rows stay locked only until the commit, however long the

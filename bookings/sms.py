@@ -162,25 +162,31 @@ def wanted(*, phone: str, sms_opt_in: bool) -> bool:
     return bool(sms_opt_in) and is_mobile_phone(phone) and channel.is_enabled()
 
 
-def _create(**fields) -> Notification | None:
-    """The row, or None when the event already has its SMS (a savepoint: the caller's transaction,
-    a booking's, must not fail for it)."""
+def _row(**fields) -> Notification:
     with translation.override("ja"):  # staff pages are Japanese
         fields["subject"] = f"SMS: {Kind(fields['kind']).label}"
+    return Notification(channel=Notification.Channel.SMS, **fields)
+
+
+def save(row: Notification) -> Notification | None:
+    """The row written, or None when the event already has its SMS (a savepoint: the caller's
+    transaction, a booking's, must not fail for it)."""
     try:
         with transaction.atomic():
-            return Notification.objects.create(channel=Notification.Channel.SMS, **fields)
+            row.save(force_insert=True)
     except IntegrityError:
         return None
+    return row
 
 
-def record(
+def row(
     *, booking: Booking, kind: str, now: datetime, event_key: str, token: str | None = None, note: str = ""
 ) -> Notification | None:
-    """The SMS row of a booking's event (`event_key`: the e-mail's dedupe key, or kind:booking)."""
+    """The SMS row of a booking's event, unsaved (`event_key`: the e-mail's dedupe key, or
+    kind:booking), or None when the person gets no SMS of it."""
     if kind not in KINDS or not wanted(phone=booking.phone, sms_opt_in=booking.sms_opt_in):
         return None
-    return _create(
+    return _row(
         booking=booking,
         kind=kind,
         dedupe_key=f"sms:{event_key}"[:80],
@@ -196,14 +202,16 @@ def offer_record(*, entry: WaitlistEntry, hold: Hold, now: datetime) -> Notifica
     """The SMS row of a waiting list's offer (beside `notifications.offer_record`'s e-mail)."""
     if not wanted(phone=entry.phone, sms_opt_in=entry.sms_opt_in):
         return None
-    return _create(
-        booking=None,
-        waitlist_entry=entry,
-        kind=Kind.WAITLIST_OFFER,
-        dedupe_key=f"sms:waitlist_offer:{hold.pk}",
-        to_address=entry.phone,
-        language=language_of(entry.language),
-        next_attempt_at=now,
+    return save(
+        _row(
+            booking=None,
+            waitlist_entry=entry,
+            kind=Kind.WAITLIST_OFFER,
+            dedupe_key=f"sms:waitlist_offer:{hold.pk}",
+            to_address=entry.phone,
+            language=language_of(entry.language),
+            next_attempt_at=now,
+        )
     )
 
 
