@@ -23,7 +23,8 @@ TAKE_SEAT = "UPDATE bookings_slot SET taken = taken + 1 WHERE id = %s AND taken 
 INSERT_BOOKING = """
 INSERT INTO bookings_booking (reference, token_hash, venue_id, procedure_id, slot_id, slot_count,
     start, "end", status, channel, name, phone, email, answers, language, sms_opt_in, created_at, updated_at)
-SELECT %s, %s, venue_id, %s, id, 1, start, "end", 'confirmed', 'online', %s, %s, '', '{}', 'ja', false, now(), now()
+SELECT %s, %s, venue_id, %s, id, 1, start, "end", 'confirmed', 'online', %s, %s, '', '{}', 'ja', false,
+    now(), now()
 FROM bookings_slot WHERE id = %s
 RETURNING id
 """
