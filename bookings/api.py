@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scheduler import api_schema, challenge, clock, parsing
+from scheduler.api import Serializer
 from scheduler.errors import InvalidInput
 from scheduler.throttling import ScopeThrottle
 from venues.selectors import venue_and_procedure
@@ -28,13 +29,13 @@ from .models import Booking
 JSON = "application/json"
 
 
-class AvailableSlotSerializer(serializers.Serializer):
+class AvailableSlotSerializer(Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     remaining = serializers.IntegerField(min_value=0)
 
 
-class AvailableDaySerializer(serializers.Serializer):
+class AvailableDaySerializer(Serializer):
     date = serializers.DateField()
     slots = AvailableSlotSerializer(many=True)
 
@@ -44,7 +45,7 @@ class AvailabilityApi(APIView):
     (hundreds of slots per call: DRF's per-field machinery cost more than the query)."""
 
     @extend_schema_serializer(component_name="Availability")
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         venue = serializers.CharField()
         procedure = serializers.CharField()
         days = AvailableDaySerializer(many=True)
@@ -231,7 +232,7 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class BookingOutputSerializer(serializers.Serializer):
+class BookingOutputSerializer(Serializer):
     """A booking as its holder sees it (never the token: that is shown once, at creation)."""
 
     reference = serializers.CharField()
@@ -256,7 +257,7 @@ class BookingCreateApi(BookingApi):
     throttle_scope = "booking"
 
     @extend_schema_serializer(component_name="BookingRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         venue = CodeField(max_length=40, required=False, help_text="Required unless `hold` is given.")
         procedure = CodeField(max_length=40, required=False, help_text="Required unless `hold` is given.")
         start = JapanTimeInput(required=False, help_text="Required unless `hold` is given.")
@@ -443,7 +444,7 @@ class BookingRescheduleApi(BookingApi):
     throttle_scope = "manage"
 
     @extend_schema_serializer(component_name="RescheduleRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         start = JapanTimeInput()
 
     @extend_schema(
@@ -487,7 +488,7 @@ class HoldApi(BookingApi):
     throttle_scope = "hold"
 
     @extend_schema_serializer(component_name="HoldRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         venue = CodeField(max_length=40)
         procedure = CodeField(max_length=40)
         start = JapanTimeInput()
@@ -502,7 +503,7 @@ class HoldApi(BookingApi):
             return attrs
 
     @extend_schema_serializer(component_name="Hold")
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         hold = serializers.CharField(
             help_text="The hold's secret: book with it, or DELETE it to free the seat."
         )

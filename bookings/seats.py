@@ -18,10 +18,11 @@ hold is `live`. Nothing outside this module writes `taken` (tests/test_architect
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -31,7 +32,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Model
 
-from scheduler import clock
+from scheduler import clock, rows
 from scheduler.errors import OutsideBookingWindow, SlotFull
 from venues import selectors as venue_selectors
 from venues.calendar import dates, overlaps_closure, venue_calendar
@@ -120,11 +121,11 @@ def _is_run(run: Sequence[Any], needed: int) -> bool:
     return len(run) == needed and all(b.start == a.end for a, b in pairwise(run))
 
 
-def _run_candidates_sql() -> str:
+def _run_candidates_sql(extra: str = "") -> str:
     slot, window = Slot._meta, ReceptionWindow._meta
     through = ReceptionWindow.procedures.through._meta
     return f"""
-SELECT s.*, w.slot_minutes AS window_slot_minutes
+SELECT {rows.columns(Slot, "s")}, w.slot_minutes{extra}
 FROM {slot.db_table} AS s
 JOIN {window.db_table} AS w ON w.id = s.window_id
 JOIN {through.db_table} AS wp
@@ -135,36 +136,67 @@ ORDER BY s.window_id, s.start
 """  # noqa: S608
 
 
-# `Manager.raw()`, not a queryset: it runs on every booking, hold and reschedule. In-process, the
+# A cursor, not a queryset: it runs on every booking, hold and reschedule. In-process, the
 # equivalent queryset (join, `procedures` filter, select_related) cost 3.9x as much per call on
-# PostgreSQL and 6.0x on SQLite, measured in one run of bench/seat_reads.py (2026-12-01: 3.35 ms
-# against 0.87 ms at a yardstick of ~26 us), composing and compiling it being most of its cost.
+# PostgreSQL and 6.0x on SQLite as `Manager.raw()` did, measured in one run of bench/seat_reads.py
+# (2026-12-01: 3.35 ms against 0.87 ms at a yardstick of ~26 us), composing and compiling it being
+# most of its cost; the rows are now built by `scheduler.rows`, cheaper again than `raw()`.
 RUN_CANDIDATES = _run_candidates_sql()
 
 
 def run_for_start(*, venue: Venue, procedure: Procedure, start: datetime) -> list[Slot]:
     """The active slots a visit for `procedure` starting at `start` takes, in order, or []."""
+    return run_for_start_with(venue=venue, procedure=procedure, start=start)[0]
+
+
+@functools.cache
+def _run_candidates_with(columns: tuple[tuple[str, str], ...]) -> str:
+    return _run_candidates_sql("".join(f", {sql}\n    AS {name}" for name, sql in columns))
+
+
+def run_for_start_with(
+    *,
+    venue: Venue,
+    procedure: Procedure,
+    start: datetime,
+    columns: Mapping[str, str] | None = None,
+    params: Sequence[Any] = (),
+) -> tuple[list[Slot], dict[str, Any] | None]:
+    """`run_for_start`, and more answers read by the same statement: `columns` maps a name to an
+    uncorrelated scalar subquery (evaluated once, whatever the rows), `params` its parameters in
+    order. The answers are None when no slot was a candidate (no row came back to carry them).
+    One round trip less on every booking: a round trip costs PostgreSQL about 40 µs of CPU."""
     # A run of n slots of one window starts within the procedure's duration of `start`.
     span_end = start + timedelta(minutes=procedure.duration_minutes)
     ops = connection.ops
     params = [
+        *params,
         procedure.pk,
         venue.pk,
         ops.adapt_datefield_value(clock.local(start).date()),
         ops.adapt_datetimefield_value(start),
         ops.adapt_datetimefield_value(span_end),
     ]
+    columns = columns or {}
+    sql = _run_candidates_with(tuple(columns.items())) if columns else RUN_CANDIDATES
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    split = rows.width(Slot)
     by_window: dict[int, list[Slot]] = defaultdict(list)
-    for slot in Slot.objects.raw(RUN_CANDIDATES, params):
+    for row in found:
+        slot = rows.instance(Slot, row[:split])
+        slot.window_slot_minutes = row[split]
         by_window[slot.window_id].append(slot)
+    answers = dict(zip(columns, found[0][split + 1 :], strict=True)) if found else None
     for slots in by_window.values():
         if slots[0].start != start:
             continue
         needed = slots_needed(procedure, slots[0].window_slot_minutes)
         run = slots[:needed]
         if _is_run(run, needed):
-            return run
-    return []
+            return run, answers
+    return [], answers
 
 
 def seats_of(*, window_id: int, start: datetime, end: datetime) -> list[Slot]:

@@ -93,49 +93,77 @@ def duplicate_exists(*, procedure: Procedure, contact: Contact, exclude_pk: int 
     return same is not None and same.exists()
 
 
+# The questions every booking asks of the database besides its seats, as uncorrelated scalar
+# subqueries: asked alone (`_offered_and_duplicate`), or as more columns of the run's read
+# (`seats.run_for_start_with`), which evaluates each once whatever the rows.
 # Each EXISTS repeats the predicate of its partial unique index (booking_one_active_per_phone,
 # …_per_email) in literals: a prepared statement's generic plan then still uses the index, which a
 # condition on the parameters (`%s <> ''`) prevented (a scan of the table, seen in pg_stat_statements).
-OFFERED_AND_DUPLICATE = """
-SELECT EXISTS (SELECT 1 FROM venues_venue_procedures WHERE venue_id = %s AND procedure_id = %s),
-       EXISTS (SELECT 1 FROM bookings_booking
+CHECKS = {
+    "offered": "EXISTS (SELECT 1 FROM venues_venue_procedures WHERE venue_id = %s AND procedure_id = %s)",
+    "duplicate": """(EXISTS (SELECT 1 FROM bookings_booking
                WHERE procedure_id = %s AND phone = %s AND NOT phone = ''
                  AND status IN ('confirmed', 'checked_in', 'in_service'))  -- ACTIVE
        OR EXISTS (SELECT 1 FROM bookings_booking
                   WHERE procedure_id = %s AND email = %s AND NOT email = ''
-                    AND status IN ('confirmed', 'checked_in', 'in_service')),
-       (SELECT COUNT(*) FROM bookings_booking
+                    AND status IN ('confirmed', 'checked_in', 'in_service')))""",
+    "person_active": """((SELECT COUNT(*) FROM bookings_booking
         WHERE ((phone = %s AND NOT phone = '') OR (email = %s AND NOT email = ''))
           AND status IN ('confirmed', 'checked_in', 'in_service'))  -- for the per-person cap
        + (SELECT COUNT(*) FROM bookings_waitlistentry
           WHERE ((phone = %s AND NOT phone = '') OR (email = %s AND NOT email = ''))
             AND state IN ('waiting', 'offered')  -- WaitlistEntry.LIVE: the cap counts them too,
-            AND NOT procedure_id = %s)           -- but not the wait this booking may end
-"""
-
-
+            AND NOT procedure_id = %s))          -- but not the wait this booking may end""",
+}
 # PostgreSQL: the new booking's id, drawn in the same statement, so that the booking and its rows
 # can be written in one statement after it (`seats.seats_take_writing`). A booking refused
-# afterwards leaves a gap in the ids, nothing else.
-NEXT_BOOKING_ID = ", nextval(pg_get_serial_sequence('bookings_booking', 'id'))"
+# afterwards leaves a gap in the ids, nothing else. A subquery: drawn once, however many rows.
+NEXT_BOOKING_ID = "(SELECT nextval(pg_get_serial_sequence('bookings_booking', 'id')))"
+CHECKS_DRAWING_ID = {**CHECKS, "next_id": NEXT_BOOKING_ID}
+OFFERED_AND_DUPLICATE = "SELECT " + ", ".join(f"{sql}\n    AS {name}" for name, sql in CHECKS.items())
 
 
-def _offered_and_duplicate(
-    *, venue: Venue, procedure: Procedure, contact: Contact, draw_id: bool
-) -> tuple[bool, bool, int, int | None]:
-    """Does the venue take the procedure, does this person already hold an active booking of it
-    (same phone or same email, as `duplicate_exists`), and how many active bookings of any
-    procedure, and places on a waiting list for another procedure, do they hold (the per-person
-    cap of domain.md, "Fair shares")? And, if `draw_id` on PostgreSQL, the new booking's id. One
-    query, on every booking."""
+@dataclass(frozen=True)
+class Checks:
+    offered: bool  # the venue takes the procedure
+    duplicate: bool  # this person (same phone or same email) holds an active booking of it
+    person_active: int  # their active bookings of any procedure, and their waits for another one
+    next_id: int | None = None  # PostgreSQL: the new booking's id, when drawn
+
+
+def _checks_params(*, venue: Venue, procedure: Procedure, contact: Contact) -> list[Any]:
     phone, email = contact.phone, contact.email
     params = [venue.pk, procedure.pk, procedure.pk, phone, procedure.pk, email, phone, email]
-    params += [phone, email, procedure.pk]
-    drawn = draw_id and connection.vendor == "postgresql"
+    return [*params, phone, email, procedure.pk]
+
+
+def _offered_and_duplicate(*, venue: Venue, procedure: Procedure, contact: Contact) -> Checks:
+    """The booking's `Checks` (the per-person cap of domain.md, "Fair shares", among them), asked
+    alone: for a booking from a hold, whose seats are known."""
     with connection.cursor() as cursor:
-        cursor.execute(OFFERED_AND_DUPLICATE + (NEXT_BOOKING_ID if drawn else ""), params)
-        offered, duplicate, active, *next_id = cursor.fetchone()
-    return bool(offered), bool(duplicate), int(active), (next_id[0] if next_id else None)
+        params = _checks_params(venue=venue, procedure=procedure, contact=contact)
+        cursor.execute(OFFERED_AND_DUPLICATE, params)
+        offered, duplicate, active = cursor.fetchone()
+    return Checks(bool(offered), bool(duplicate), int(active))
+
+
+def _run_and_checks(
+    *, venue: Venue, procedure: Procedure, start: datetime, contact: Contact
+) -> tuple[list, Checks]:
+    """The run of slots at `start`, and the booking's `Checks` with the new booking's id drawn
+    on PostgreSQL: one statement, on every booking made at a start."""
+    columns = CHECKS_DRAWING_ID if connection.vendor == "postgresql" else CHECKS
+    run, answers = seats.run_for_start_with(
+        venue=venue,
+        procedure=procedure,
+        start=start,
+        columns=columns,
+        params=_checks_params(venue=venue, procedure=procedure, contact=contact),
+    )
+    if answers is None:  # no slot near that time: asked alone, to tell which error it is
+        return run, _offered_and_duplicate(venue=venue, procedure=procedure, contact=contact)
+    offered, duplicate, person_active = answers["offered"], answers["duplicate"], answers["person_active"]
+    return run, Checks(bool(offered), bool(duplicate), int(person_active), answers.get("next_id"))
 
 
 @dataclass(frozen=True)
@@ -230,10 +258,11 @@ def booking_create(
             return _replay(held, hold, contact)
     if venue is None or procedure is None or start is None:
         raise InvalidInput({"start": ["Give a venue, a procedure and a start, or a hold."]})
-    offered, duplicate, active, next_id = _offered_and_duplicate(
-        venue=venue, procedure=procedure, contact=contact, draw_id=held is None
-    )
-    if not offered:
+    if held is not None:
+        checks = _offered_and_duplicate(venue=venue, procedure=procedure, contact=contact)
+    else:
+        run, checks = _run_and_checks(venue=venue, procedure=procedure, start=start, contact=contact)
+    if not checks.offered:
         raise ProcedureNotOffered()
     kept = eligibility_check(procedure=procedure, answers=answers) if online else dict(answers or {})
     if held is not None:
@@ -245,14 +274,14 @@ def booking_create(
         if held.state != Hold.State.LIVE:
             seats.check_bookable(venue=venue, run=run, now=now, online=online)
     else:
-        run = seats.run_for_start(venue=venue, procedure=procedure, start=start)
         if not run:
             raise NoSuchSlot()
         seats.check_bookable(venue=venue, run=run, now=now, online=online)
-    if duplicate:
+    if checks.duplicate:
         raise DuplicateBooking()
-    if online and active >= settings.PERSON_ACTIVE_BOOKINGS_MAX:
+    if online and checks.person_active >= settings.PERSON_ACTIVE_BOOKINGS_MAX:
         raise TooManyBookings()  # fair shares: one person, a few seats (staff may book beyond it)
+    next_id = checks.next_id
 
     token = token_for_hold(hold) if held is not None else new_secret()
     for _attempt in range(5):

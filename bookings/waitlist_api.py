@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from scheduler import api_schema, clock, parsing
+from scheduler.api import Serializer
 from scheduler.errors import InvalidInput, NotFound
 from venues.selectors import venue_and_procedure
 
@@ -66,13 +67,13 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class OfferSerializer(serializers.Serializer):
+class OfferSerializer(Serializer):
     start = JapanTimeField()
     end = JapanTimeField()
     expires_at = JapanTimeField(help_text="Book it (POST …/accept/) before this; then it passes on.")
 
 
-class EntrySerializer(serializers.Serializer):
+class EntrySerializer(Serializer):
     venue = serializers.CharField(source="venue.code")
     procedure = serializers.CharField(source="procedure.code")
     first_day = serializers.DateField()
@@ -104,7 +105,7 @@ class WaitlistJoinApi(BookingApi):
     throttle_scope = "booking"
 
     @extend_schema_serializer(component_name="WaitlistRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         venue = CodeField(max_length=40)
         procedure = CodeField(max_length=40)
         first_day = DayField(required=False, help_text="The first day waited for (or give `days`).")

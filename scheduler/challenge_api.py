@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import api_schema, challenge
+from .api import Serializer
 
 
 class ChallengeApi(APIView):
@@ -16,7 +17,7 @@ class ChallengeApi(APIView):
     authentication_classes: list = []
     permission_classes: list = []
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         parameters = serializers.DictField(help_text="algorithm, cost, nonce, salt, keyPrefix, expiresAt…")
         signature = serializers.CharField()
 

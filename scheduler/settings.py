@@ -110,6 +110,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=20000;"),
     }
 else:
+    # Django's backend with a health check by a look at the socket, not a `SELECT 1` per request
+    # (scheduler/postgresql/base.py).
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "scheduler.postgresql"
     # Parameters bound by the server, and a statement prepared after its fifth use on a connection:
     # PostgreSQL then skips parsing and planning it, which was a third of its CPU per booking
     # (pg_stat_statements under bench/load.py). Behind a transaction-mode connection pooler that

@@ -37,7 +37,7 @@ from venues.models import Procedure
 
 ROOT = Path(__file__).resolve().parent.parent
 MONDAY = date(2026, 12, 14)
-ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 postgres_only = pytest.mark.skipif(
     not ON_POSTGRES, reason="needs PostgreSQL: DATABASE_URL is not a PostgreSQL database (CI sets one)"
 )

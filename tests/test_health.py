@@ -32,7 +32,7 @@ from scheduler.rates import parse_rates
 from tests import builders
 
 ROOT = Path(__file__).resolve().parent.parent
-ON_POSTGRES = django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRES = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 TEN = "2026-12-14T10:00:00+09:00"
 ANSWERS = {"card_valid": True, "chip_ok": True, "licence_suspended": False}
 # What a driver's error says about where the database is: none of it may reach a client.

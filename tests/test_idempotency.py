@@ -37,7 +37,7 @@ KEYS = {
         "sealed-1",
     ]
 }
-ON_POSTGRES = django_settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRES = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from scheduler.clock import at_jst
 from tests import builders
 from venues.models import Procedure
 
-ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 pytestmark = [
     pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (LISTEN/NOTIFY): CI's second run has it"),
     pytest.mark.django_db(transaction=True),

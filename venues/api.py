@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scheduler import api_schema, clock
+from scheduler.api import Serializer
 
 from . import selectors
 from .calendar import venue_calendar
@@ -18,7 +19,7 @@ CALENDAR_MAX_DAYS = 366
 
 
 class ProcedureListApi(APIView):
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         class Meta:
             ref_name = "Procedure"
 
@@ -39,7 +40,7 @@ class ProcedureListApi(APIView):
 
 
 class VenueListApi(APIView):
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         class Meta:
             ref_name = "Venue"
 
@@ -86,7 +87,7 @@ class VenueListApi(APIView):
         return Response(self.OutputSerializer(selectors.venue_list(procedure=procedure), many=True).data)
 
 
-class CalendarDaySerializer(serializers.Serializer):
+class CalendarDaySerializer(Serializer):
     class Meta:
         ref_name = "CalendarDay"
 
@@ -99,7 +100,7 @@ class CalendarDaySerializer(serializers.Serializer):
 class VenueCalendarApi(APIView):
     DaySerializer = CalendarDaySerializer
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         class Meta:
             ref_name = "Calendar"
 

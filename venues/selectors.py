@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 
-from scheduler import clock, parsing
+from scheduler import clock, parsing, rows
 from scheduler.errors import InvalidRange, ProcedureNotOffered, UnknownProcedure, UnknownVenue
 
 from .models import Procedure, Venue
@@ -44,34 +44,14 @@ def procedure_get(code: str | None) -> Procedure:
     return procedure
 
 
-def _columns(model, alias: str) -> str:
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
-
-
 # A public venue (as `public_venues`) and a procedure by their codes, in one row (NULLs where a
 # code is unknown).
 VENUE_AND_PROCEDURE = (
-    f"SELECT {_columns(Venue, 'v')}, {_columns(Procedure, 'p')} FROM (SELECT 1) AS one "  # noqa: S608
+    f"SELECT {rows.columns(Venue, 'v')}, {rows.columns(Procedure, 'p')} FROM (SELECT 1) AS one "  # noqa: S608
     f"LEFT JOIN {Venue._meta.db_table} v ON v.code = %s AND v.is_active AND EXISTS "
     f"(SELECT 1 FROM {Venue.procedures.through._meta.db_table} t WHERE t.venue_id = v.id) "
     f"LEFT JOIN {Procedure._meta.db_table} p ON p.code = %s"
 )
-
-
-def _instance(model, values: tuple):
-    """A model instance from its columns of a raw row (each value through the database's
-    converters, as a queryset would), or None for the NULLs of a LEFT JOIN."""
-    if values[0] is None:  # the primary key
-        return None
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            value = converter(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
 def venue_and_procedure(venue_code: str, procedure_code: str) -> tuple[Venue | None, Procedure | None]:
@@ -82,8 +62,8 @@ def venue_and_procedure(venue_code: str, procedure_code: str) -> tuple[Venue | N
     with connection.cursor() as cursor:
         cursor.execute(VENUE_AND_PROCEDURE, [str(venue_code), str(procedure_code)])
         row = cursor.fetchone()
-    split = len(Venue._meta.concrete_fields)
-    return _instance(Venue, row[:split]), _instance(Procedure, row[split:])
+    split = rows.width(Venue)
+    return rows.instance(Venue, row[:split]), rows.instance(Procedure, row[split:])
 
 
 def venue_takes(venue: Venue, procedure: Procedure) -> bool:
