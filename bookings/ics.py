@@ -29,8 +29,9 @@ def _location(booking: Booking) -> str:
     return f"{venue.display_name}, {place}" if place else venue.display_name
 
 
-def booking_ics(booking: Booking) -> bytes:
-    """The booking as one VEVENT (UTC times), in `booking.language`."""
+def booking_ics(booking: Booking, *, sequence: int | None = None) -> bytes:
+    """The booking as one VEVENT (UTC times), in `booking.language`. SEQUENCE is the number of its
+    status changes (`sequence` when the caller read it already: the outbox reads it per batch)."""
     language = "en" if (booking.language or "ja").startswith("en") else "ja"
     with translation.override(language):
         calendar = Calendar()
@@ -45,7 +46,7 @@ def booking_ics(booking: Booking) -> bytes:
         event.add("dtstamp", clock.now())
         event.add("dtstart", booking.start)
         event.add("dtend", booking.end)
-        event.add("sequence", booking.events.count())
+        event.add("sequence", booking.events.count() if sequence is None else sequence)
         event.add("summary", f"{booking.procedure.display_name} — {booking.venue.display_name}")
         event.add("location", _location(booking))
         lines = [

@@ -28,7 +28,8 @@ from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -40,7 +41,7 @@ from scheduler.sealing import seal, unseal
 from . import links, sms
 from .guidance import what_to_bring
 from .ics import booking_ics
-from .models import Booking, Hold, Notification, WaitlistEntry
+from .models import Booking, BookingEvent, Hold, Notification, WaitlistEntry
 from .references import offer_secret_for
 
 logger = logging.getLogger(__name__)
@@ -394,7 +395,8 @@ def build_message(notification: Notification) -> EmailMultiAlternatives:
         notification, rendered, person=(booking.name, booking.phone), reference=booking.reference
     )
     if notification.kind in (Kind.CONFIRMED, Kind.RESCHEDULED) and booking.status == Booking.Status.CONFIRMED:
-        message.attach(f"booking-{booking.reference}.ics", booking_ics(booking), "text/calendar")
+        ics = booking_ics(booking, sequence=getattr(notification, "booking_events", None))
+        message.attach(f"booking-{booking.reference}.ics", ics, "text/calendar")
     return message
 
 
@@ -412,10 +414,20 @@ def deliver(*, notification_id: int, now: datetime) -> Outcome:
 
 
 def _claimed_rows(ids: list[int]) -> list[Notification]:
+    """The rows with what their messages show, in one read (the calendar file's SEQUENCE, the
+    booking's number of status changes, counted here and not by a query per message)."""
+    events = (
+        BookingEvent.objects.filter(booking=OuterRef("booking_id"))
+        .order_by()
+        .values("booking")
+        .annotate(count=Count("*"))
+        .values("count")
+    )
     return list(
         Notification.objects.select_related(
             "booking__venue", "booking__procedure", "waitlist_entry__venue", "waitlist_entry__procedure"
         )
+        .annotate(booking_events=Coalesce(Subquery(events), 0))
         .filter(pk__in=ids)
         .order_by("pk")
     )
@@ -484,10 +496,21 @@ def _send_claimed(notification: Notification, now: datetime) -> Outcome:
         )
         mine.update(state=State.PENDING, last_error=detail, next_attempt_at=retry_at)
         return Outcome("retry", retry_at)
-    mine.update(
-        state=State.SENT, sent_at=now, last_error="", next_attempt_at=None, token_sealed="", body_text=""
-    )
+    _mark_sent(notification.pk, claimed_at=now, sent_at=clock.now())
     return Outcome("sent")
+
+
+def _mark_sent(pk: int, *, claimed_at: datetime, sent_at: datetime) -> None:
+    """The claim's end, as the only statement of the message's own (one per message sent: a raw
+    statement, not a queryset compiled each time). `sent_at` is when it went, not the claim's time."""
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, sent_at = %s, last_error = '', next_attempt_at = NULL, "  # noqa: S608
+            "token_sealed = '', body_text = '' WHERE id = %s AND state = %s AND claimed_at = %s",
+            [State.SENT, adapt(sent_at), pk, State.SENDING, adapt(claimed_at)],
+        )
 
 
 def due_ids(*, now: datetime, limit: int = SWEEP_BATCH) -> list[int]:

@@ -208,6 +208,29 @@ def event_start(message):
     return next(iter(ics_of(message).walk("VEVENT"))).decoded("dtstart")
 
 
+def sequence_of(message) -> int:
+    return int(next(iter(ics_of(message).walk("VEVENT"))).decoded("sequence"))
+
+
+def test_a_moved_booking_s_calendar_file_supersedes_the_first_one_and_each_e_mail_says_when_it_went(
+    centre, mailoutbox, django_capture_on_commit_callbacks, travel
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        data = post_booking().json()
+    booking = Booking.objects.get(reference=data["reference"])
+    now = travel(2026, 12, 2, 9, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.booking_reschedule(booking=booking, start=at_jst(MONDAY, 10, 30), now=now)
+
+    confirmed, rescheduled = mailoutbox
+    # A calendar that imported the first file replaces it: same UID, a higher SEQUENCE, which
+    # counts the booking's changes as they stand when each message is sent.
+    assert sequence_of(rescheduled) > sequence_of(confirmed)
+    assert sequence_of(rescheduled) == booking.events.count()
+    sent = Notification.objects.filter(booking=booking).order_by("pk").values_list("sent_at", flat=True)
+    assert list(sent) == [at_jst(date(2026, 12, 1), 9), now]
+
+
 def test_a_venue_cancellation_tells_the_closure_note_and_links_to_the_lookup_page(
     centre, mailoutbox, django_capture_on_commit_callbacks, travel
 ):
