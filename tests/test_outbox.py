@@ -446,7 +446,7 @@ def test_a_token_sealed_under_another_secret_key_sends_the_lookup_link_instead(
 
 def test_one_sweep_drains_a_backlog_larger_than_a_batch_exactly_once(centre, mailoutbox):
     booking = book(centre, now=at_jst(date(2026, 12, 1), 9)).booking  # its confirmation waits here
-    count = notifications.SWEEP_BATCH * 2 + 7
+    count = notifications.CLAIM_CHUNK * 10 + 7
     Notification.objects.bulk_create(
         Notification(
             booking=booking,
