@@ -590,14 +590,14 @@ def cpu_ratios(booked: dict, bare: dict) -> dict:
     bare_total = max(0.01, bare["server"] + bare["postgres"])
     bare_pg = max(0.01, bare["postgres"])
     listener_pg = booked.get("outbox_pg", 0)
-    listener = booked.get("outbox", 0) + listener_pg
+    with_mail = booked["server"] + booked["postgres"] + booked.get("outbox", 0) + listener_pg
     return {
         "request path": {
             "server+postgres": round((booked["server"] + booked["postgres"]) / bare_total, 2),
             "postgres": round(booked["postgres"] / bare_pg, 2),
         },
         "with the e-mail sent": {
-            "server+postgres+listener": round((booked["server"] + booked["postgres"] + listener) / bare_total, 2),
+            "server+postgres+listener": round(with_mail / bare_total, 2),
             "postgres": round((booked["postgres"] + listener_pg) / bare_pg, 2),
         },
     }
