@@ -28,15 +28,16 @@ from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 
 from scheduler import clock, metrics
+from scheduler import rows as raw_rows
 from scheduler.mail import send_error_text
 from scheduler.sealing import seal, unseal
+from venues.models import Procedure, Venue
 
 from . import links, sms
 from .guidance import what_to_bring
@@ -412,24 +413,47 @@ def deliver(*, notification_id: int, now: datetime) -> Outcome:
     return _send_claimed(notification, now)
 
 
+@functools.cache
+def _booking_rows_sql(width: int) -> str:
+    tables = {model: model._meta.db_table for model in (Notification, Booking, Venue, Procedure)}
+    return (
+        f"SELECT {raw_rows.columns(Notification, 'n')}, {raw_rows.columns(Booking, 'b')}, "  # noqa: S608 - names from the models
+        f"{raw_rows.columns(Venue, 'v')}, {raw_rows.columns(Procedure, 'p')}, "
+        f"(SELECT COUNT(*) FROM {BookingEvent._meta.db_table} e WHERE e.booking_id = n.booking_id) "
+        f"FROM {tables[Notification]} n JOIN {tables[Booking]} b ON b.id = n.booking_id "
+        f"JOIN {tables[Venue]} v ON v.id = b.venue_id JOIN {tables[Procedure]} p ON p.id = b.procedure_id "
+        f"WHERE n.id IN ({', '.join(['%s'] * width)}) ORDER BY n.id"
+    )
+
+
 def _claimed_rows(ids: list[int]) -> list[Notification]:
-    """The rows with what their messages show, in one read (the calendar file's SEQUENCE, the
-    booking's number of status changes, counted here and not by a query per message)."""
-    events = (
-        BookingEvent.objects.filter(booking=OuterRef("booking_id"))
-        .order_by()
-        .values("booking")
-        .annotate(count=Count("*"))
-        .values("count")
-    )
-    return list(
-        Notification.objects.select_related(
-            "booking__venue", "booking__procedure", "waitlist_entry__venue", "waitlist_entry__procedure"
+    """The rows with what their messages show: a booking's rows (nearly all) in one raw read with
+    their booking, venue and procedure and the calendar file's SEQUENCE (the booking's number of
+    status changes), since the equivalent queryset cost half of a one-message pass to compile
+    (2.6 of 5.0 ms under cProfile); a waiting list's offers through the ORM."""
+    ids = _fixed_width(ids)
+    if not ids:
+        return []
+    found: dict[int, Notification] = {}
+    models = (Notification, Booking, Venue, Procedure)
+    with connection.cursor() as cursor:
+        cursor.execute(_booking_rows_sql(len(ids)), ids)
+        for row in cursor.fetchall():
+            parts, start = [], 0
+            for model in models:
+                parts.append(raw_rows.instance(model, row[start : start + raw_rows.width(model)]))
+                start += raw_rows.width(model)
+            notification, booking, booking.venue, booking.procedure = parts
+            notification.booking = booking
+            notification.booking_events = row[start]
+            found[notification.pk] = notification
+    offers = set(ids) - set(found)
+    if offers:
+        related = ("waitlist_entry__venue", "waitlist_entry__procedure")
+        found.update(
+            {row.pk: row for row in Notification.objects.select_related(*related).filter(pk__in=offers)}
         )
-        .annotate(booking_events=Coalesce(Subquery(events), 0))
-        .filter(pk__in=_fixed_width(ids))
-        .order_by("pk")
-    )
+    return [found[pk] for pk in sorted(found)]
 
 
 def _fixed_width(ids: list[int]) -> list[int]:
@@ -449,9 +473,11 @@ def _claim_due(now: datetime, *, limit: int) -> list[int]:
     claimer are skipped, not waited for (PostgreSQL)."""
     table = connection.ops.quote_name(Notification._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
+    # The states as literals: a prepared statement's generic plan then reads them off the index
+    # `notification_due`; as parameters it scanned every row ever sent (1.8 ms a claim).
     due = (
-        "((state = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s))"
-        " OR (state = %s AND claimed_at < %s))"
+        f"((state = '{State.PENDING}' AND (next_attempt_at IS NULL OR next_attempt_at <= %s))"
+        f" OR (state = '{State.SENDING}' AND claimed_at < %s))"
     )
     skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     sql = (
@@ -459,7 +485,7 @@ def _claim_due(now: datetime, *, limit: int) -> list[int]:
         f"(SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at, id LIMIT %s{skip}) RETURNING id"
     )
     stale = now - timedelta(seconds=settings.NOTIFICATION_STALE_SECONDS)
-    conditions = [State.PENDING, adapt(now), State.SENDING, adapt(stale)]
+    conditions = [adapt(now), adapt(stale)]
     with connection.cursor() as cursor:
         cursor.execute(sql, [State.SENDING, adapt(now), *conditions, *conditions, limit])
         return sorted(row[0] for row in cursor.fetchall())
