@@ -465,29 +465,29 @@ def _fixed_width(ids: list[int]) -> list[int]:
     return [*ids, *[ids[-1]] * (CLAIM_CHUNK - len(ids))]
 
 
-def _claim_due(now: datetime, *, limit: int) -> list[int]:
-    """Claim up to `limit` rows that are due (pending, back-off over) or stuck in sending, oldest
-    first, in one statement (the sweep's and the outbox listener's): the ids this caller won. The
-    outer conditions repeat the inner ones, since PostgreSQL re-checks only those on a row another
-    claimer changed meanwhile: two senders never win the same row. Rows locked by another
-    claimer are skipped, not waited for (PostgreSQL)."""
+def _claim_due(now: datetime, *, limit: int, stuck: bool = False) -> list[int]:
+    """Claim up to `limit` pending rows whose back-off is over (or, `stuck`, rows left in sending
+    by a sender that died), oldest first, in one statement (the sweep's and the outbox
+    listener's): the ids this caller won. The outer conditions repeat the inner ones, since
+    PostgreSQL re-checks only those on a row another claimer changed meanwhile: two senders
+    never win the same row; rows locked by another claimer are skipped, not waited for.
+    The states are literals, as in the partial indexes `notification_pending` and
+    `notification_sending`, so that a prepared statement's generic plan reads them in order."""
     table = connection.ops.quote_name(Notification._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
-    # The states as literals: a prepared statement's generic plan then reads them off the index
-    # `notification_due`; as parameters it scanned every row ever sent (1.8 ms a claim).
-    due = (
-        f"((state = '{State.PENDING}' AND (next_attempt_at IS NULL OR next_attempt_at <= %s))"
-        f" OR (state = '{State.SENDING}' AND claimed_at < %s))"
-    )
+    if stuck:
+        due, order = f"state = '{State.SENDING}' AND claimed_at < %s", "claimed_at"
+        moment = now - timedelta(seconds=settings.NOTIFICATION_STALE_SECONDS)
+    else:
+        due = f"state = '{State.PENDING}' AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+        order, moment = "next_attempt_at, id", now
     skip = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     sql = (
         f"UPDATE {table} SET state = %s, claimed_at = %s, attempts = attempts + 1 WHERE {due} AND id IN "  # noqa: S608 - names from the model
-        f"(SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at, id LIMIT %s{skip}) RETURNING id"
+        f"(SELECT id FROM {table} WHERE {due} ORDER BY {order} LIMIT %s{skip}) RETURNING id"
     )
-    stale = now - timedelta(seconds=settings.NOTIFICATION_STALE_SECONDS)
-    conditions = [adapt(now), adapt(stale)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [State.SENDING, adapt(now), *conditions, *conditions, limit])
+        cursor.execute(sql, [State.SENDING, adapt(now), adapt(moment), adapt(moment), limit])
         return sorted(row[0] for row in cursor.fetchall())
 
 
@@ -553,7 +553,7 @@ def sweep(*, now: datetime, seconds: float | None = None) -> dict[str, int]:
     # Claimed a few at a time, and every claimed row sent before the time budget is looked at: a
     # row left claimed would wait NOTIFICATION_STALE_SECONDS for another try.
     while time.monotonic() < deadline:
-        claimed = _claim_due(now, limit=CLAIM_CHUNK)
+        claimed = _claim_due(now, limit=CLAIM_CHUNK) or _claim_due(now, limit=CLAIM_CHUNK, stuck=True)
         if not claimed:
             break
         for notification in _claimed_rows(claimed):

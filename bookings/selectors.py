@@ -154,8 +154,8 @@ def seat_totals_by_day(*, venue: Venue, first: date, last: date, now: datetime) 
 
 def outbox_backlog(*, now: datetime) -> tuple[int, float]:
     """The outbox's backlog for readiness and metrics: pending rows (due or in back-off), and how
-    many seconds the oldest due one has waited (0.0 when none is due). One query on the
-    (state, next_attempt_at) index."""
+    many seconds the oldest due one has waited (0.0 when none is due). One query on the partial
+    index `notification_pending`."""
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     found = Notification.objects.filter(state=Notification.State.PENDING).aggregate(
         rows=Count("pk"), oldest=Min(Coalesce("next_attempt_at", "created_at"), filter=due)
