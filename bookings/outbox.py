@@ -44,15 +44,18 @@ def listen(
             # can forget the last fraction of a second of them, and then a row is claimed and
             # sent again (once more, never lost), as after a listener's own crash.
             pg.execute("SET synchronous_commit TO off")
+            woken = False  # the first pass, like an idle one, also looks for rows stuck in sending
             while not stop.is_set():
                 # Short passes: each reads the clock again (a claim's time, `sent_at`), and a burst
                 # that keeps arriving is picked up by the next pass.
-                counts = notifications.sweep(now=clock.now(), seconds=PASS_SECONDS)
+                counts = notifications.sweep(now=clock.now(), seconds=PASS_SECONDS, woken=woken)
                 if counts and progress:
                     progress(counts)
-                # Wake on the first NOTIFY (a burst's others are read with it), or after `idle`.
+                # Wake on the first NOTIFY (with those that came during the pass: psycopg keeps
+                # them for this wait), or after `idle`.
+                woken = False
                 for _ in pg.notifies(timeout=idle, stop_after=1):
-                    pass
+                    woken = True
         except (DatabaseError, psycopg.Error, OSError) as error:
             logger.warning("outbox listener: database unavailable (%s); reconnecting", type(error).__name__)
             with contextlib.suppress(Exception):  # the connection is gone already

@@ -278,6 +278,24 @@ def test_a_row_another_worker_is_sending_is_left_alone_until_it_is_stuck_then_se
     assert Notification.objects.get(pk=row.pk).attempts == 2
 
 
+def test_a_listener_s_pass_after_a_wake_up_sends_what_is_new_and_leaves_stuck_rows_to_its_idle_pass(
+    centre, mailoutbox, travel
+):
+    now = at_jst(date(2026, 12, 1), 9)
+    stuck = book(centre, now=now).booking
+    Notification.objects.filter(booking=stuck).update(state=State.SENDING, claimed_at=now, attempts=1)
+    later = travel(2026, 12, 1, 9, 11)  # the first row's sender has been silent past the stale time
+    assert notifications.sweep(now=later, woken=True) == {}  # a wake-up for nothing new
+    fresh = book(centre, now=later, minute=10, email="hanako@example.jp", phone="0260000001").booking
+
+    assert notifications.sweep(now=later, woken=True) == {"sent": 1}  # the new booking's, at once
+    assert [message.to for message in mailoutbox] == [["hanako@example.jp"]]
+    assert Notification.objects.get(booking=fresh).state == State.SENT
+
+    assert notifications.sweep(now=later) == {"sent": 1}  # an idle pass, or the periodic sweep
+    assert Notification.objects.get(booking=stuck).state == State.SENT
+    assert len(mailoutbox) == 2
+
 @pytest.fixture
 def broker_down():
     """The real publish path (not eager), pointed at a port where nothing listens."""
