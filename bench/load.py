@@ -557,6 +557,19 @@ def _processes(starts_with: str) -> list[int]:
     return found
 
 
+def _postgres_background() -> list[int]:
+    """PostgreSQL's processes that are not a client's backend."""
+    found = []
+    for pid in _processes("postgres"):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "127.0.0.1(" not in title and "[local]" not in title:
+            found.append(pid)
+    return found
+
+
 def _children(pid: int) -> list[int]:
     """The gunicorn master and its workers."""
     pids = [pid]
@@ -635,7 +648,7 @@ def main() -> None:
         "ALLOWED_HOSTS": HOST,
         "SECRET_KEY": "bench-only-" + "x" * 40,
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # the bench sends no mail
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "ERROR",
         "ACCESS_LOG": "0",  # gunicorn.conf.py: no line per request, no worker recycling mid-run
         "GUNICORN_MAX_REQUESTS": "0",
         # All clients come from 127.0.0.1: the fair-share limits would refuse the load itself.
@@ -761,9 +774,16 @@ def main() -> None:
             "outbox_pg": lambda: listener_backends(args.database_url) if outbox.process else [],
             # The request path's share: every PostgreSQL process but the listener's backends.
             "postgres": lambda: sorted(set(_processes("postgres")) - set(groups["outbox_pg"]())),
+            # Of which PostgreSQL's own processes (postmaster with the reaped backends, autovacuum,
+            # WAL writer, checkpointer): the work the requests leave behind, not their statements.
+            "pg_background": lambda: _postgres_background(),
             "redis": lambda: _processes("redis-server"),
             "load_generator": lambda: [os.getpid()],
         }
+        # A checkpoint now, not one falling by chance inside this phase and not the next: the
+        # writes of the phases before (and of the set-up) are flushed on their own time.
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
         before = {group: _cpu_seconds(pids()) for group, pids in groups.items()}
         started = time.time()
         phase = asyncio.run(drive(name, server.base, make, **options))
@@ -909,7 +929,8 @@ def main() -> None:
     print()
     print(
         f"CPU ms per request       {'server':>8} {'postgres':>9} {'redis':>6} {'outbox':>7} {'out.pg':>7}"
-        f" {'client':>7}  (e: per pair; outbox: the listener, out.pg: its database backend)"
+        f" {'client':>7} {'pg.bg':>6}  (e: per pair; outbox: the listener, out.pg: its database backend;"
+        " pg.bg: PostgreSQL's own processes, part of postgres)"
     )
     for phase in phases.values():
         c = phase.cpu_ms
@@ -917,6 +938,7 @@ def main() -> None:
             print(
                 f"{phase.name[:24]:<24} {c['server']:>8.2f} {c['postgres']:>9.2f} {c['redis']:>6.2f} "
                 f"{c.get('outbox', 0):>7.2f} {c.get('outbox_pg', 0):>7.2f} {c['load_generator']:>7.2f}"
+                f" {c.get('pg_background', 0):>6.2f}"
             )
     for key, ratio in ratios.items():
         print(f"booking CPU / bare view's, {key}: {ratio}")

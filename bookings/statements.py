@@ -14,8 +14,8 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.models import Model
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models import Field, Model
 
 
 @functools.cache
@@ -30,13 +30,42 @@ def _insert_head(model: type[Model], with_pk: bool) -> tuple[str, tuple]:
     return f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {casts}", fields
 
 
+# Fields whose value goes to the database as the attribute holds it: for these,
+# `get_db_prep_save(pre_save(…))` only hands back the same id, bool, str (or str-based choice) or
+# None, through five calls a field. Every other field keeps them: dates and times, JSON, and the
+# integers, which Django wraps for psycopg (Int2, Int4) so that their statement keeps one type.
+AS_HELD = (
+    models.AutoField,
+    models.BigAutoField,
+    models.BooleanField,
+    models.CharField,
+    models.EmailField,
+    models.ForeignKey,
+    models.TextField,
+)
+
+
+@functools.cache
+def _preparers(model: type[Model], with_pk: bool) -> tuple[tuple[str, Field | None], ...]:
+    """Per column of `_insert_head`: its attribute, and the field where the value needs it."""
+    _, fields = _insert_head(model, with_pk)
+    return tuple((field.attname, None if type(field) in AS_HELD else field) for field in fields)
+
+
+def insert_values(obj: Model) -> list[Any]:
+    """The values an INSERT of `obj` sends, as `Model.save` would prepare them."""
+    db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looked up once, not per field
+    return [
+        getattr(obj, attname) if field is None else field.get_db_prep_save(field.pre_save(obj, True), db)
+        for attname, field in _preparers(type(obj), obj.pk is not None)
+    ]
+
+
 def _insert_select(obj: Model, *, tail: str = "") -> tuple[str, list[Any]]:
     """`INSERT INTO table (…) SELECT … {tail} RETURNING id` of one unsaved instance, every value
     cast to its column's type (a bare parameter in a SELECT list would be read as text)."""
-    head, fields = _insert_head(type(obj), obj.pk is not None)
-    db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looked up once, not per field
-    values = [field.get_db_prep_save(field.pre_save(obj, True), db) for field in fields]
-    return f"{head}{tail} RETURNING id", values
+    head, _ = _insert_head(type(obj), obj.pk is not None)
+    return f"{head}{tail} RETURNING id", insert_values(obj)
 
 
 def gated_inserts(

@@ -136,3 +136,27 @@ def test_the_venue_and_procedure_of_a_booking_are_read_as_the_orm_reads_them(cen
     assert [getattr(procedure, name) for name in fields] == [getattr(expected, name) for name in fields]
     assert venue_and_procedure(place.code, "nope") == (venue, None)
     assert venue_and_procedure("nope", "record") == (None, procedure)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_booking_written_in_one_statement_holds_what_the_orm_would_have_written(centre, monkeypatch):
+    """The one statement prepares most values as the attributes hold them (`statements.AS_HELD`):
+    every column of the booking, its event and its e-mail equals the ORM path's, but for what
+    differs by nature (ids, reference, token, the moments of writing, the contact)."""
+    place, now = centre
+    at_once = book(place, now, phone="090-1111-2222").booking
+    monkeypatch.setattr(services, "_written_at_once", lambda *args, **kwargs: False)
+    by_orm = book(place, now, phone="090-3333-4444").booking
+    own = {"id", "reference", "token_hash", "phone", "email", "created_at", "updated_at", "booking_id"}
+    own |= {"dedupe_key", "to_address", "token_sealed", "subject"}
+
+    def columns(model, booking):
+        row = model.objects.filter(**({"pk": booking.pk} if model is Booking else {"booking": booking}))
+        (found,) = row.values()
+        return {key: value for key, value in found.items() if key not in own}
+
+    for model in (Booking, BookingEvent, Notification):
+        assert columns(model, at_once) == columns(model, by_orm), model.__name__
+    first, second = (Notification.objects.get(booking=b) for b in (at_once, by_orm))
+    assert first.subject.replace(at_once.reference, "?") == second.subject.replace(by_orm.reference, "?")
