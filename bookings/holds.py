@@ -18,6 +18,7 @@ from scheduler import metrics
 from scheduler.errors import NoSuchSlot, NotFound, OutsideBookingWindow, ProcedureNotOffered
 from scheduler.retry import retry_on_lock
 from venues.models import Procedure, Venue
+from venues.selectors import venue_takes
 
 from . import seats
 from .models import Hold
@@ -59,7 +60,7 @@ def hold_create(
 
     `replaces` is the secret of the holder's previous hold: it is given back in the same
     transaction (one hold at a time), or kept as it is when it already holds this very time."""
-    if not venue.procedures.filter(pk=procedure.pk).exists():
+    if not venue_takes(venue, procedure):
         raise ProcedureNotOffered()
     previous = hold_find(replaces) if replaces else None
     if previous is not None and previous.state != Hold.State.LIVE:

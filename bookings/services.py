@@ -100,7 +100,10 @@ def duplicate_exists(*, procedure: Procedure, contact: Contact, exclude_pk: int 
 # …_per_email) in literals: a prepared statement's generic plan then still uses the index, which a
 # condition on the parameters (`%s <> ''`) prevented (a scan of the table, seen in pg_stat_statements).
 CHECKS = {
-    "offered": "EXISTS (SELECT 1 FROM venues_venue_procedures WHERE venue_id = %s AND procedure_id = %s)",
+    # The venue still active too: the venue read before may be a few seconds old
+    # (venues.selectors.venue_and_procedure).
+    "offered": """EXISTS (SELECT 1 FROM venues_venue_procedures t JOIN venues_venue v ON v.id = t.venue_id
+               WHERE t.venue_id = %s AND t.procedure_id = %s AND v.is_active)""",
     "duplicate": """(EXISTS (SELECT 1 FROM bookings_booking
                WHERE procedure_id = %s AND phone = %s AND NOT phone = ''
                  AND status IN ('confirmed', 'checked_in', 'in_service'))  -- ACTIVE

@@ -43,6 +43,7 @@ from scheduler.errors import (
 )
 from scheduler.retry import retry_on_lock
 from venues.models import Procedure, Venue
+from venues.selectors import venue_takes
 
 from . import notifications, seats, services, waitlist_wake
 from .contact import Contact, is_mobile_phone, sms_opt_in_clean
@@ -171,7 +172,7 @@ def waitlist_join(
     answers as a booking, when the person already waits for or holds this procedure, or holds as
     many bookings and entries as one person may. Someone must be reachable when a seat frees up:
     an e-mail address, or a phone with `sms_opt_in`."""
-    if not venue.procedures.filter(pk=procedure.pk).exists():
+    if not venue_takes(venue, procedure):
         raise ProcedureNotOffered()
     kept = services.eligibility_check(procedure=procedure, answers=answers)
     sms_opt_in = sms_opt_in_clean(contact=contact, sms_opt_in=sms_opt_in)  # a mobile number only

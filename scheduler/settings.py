@@ -67,6 +67,9 @@ MIDDLEWARE = [
 ]
 IDEMPOTENCY_SECONDS = int(os.environ.get("IDEMPOTENCY_SECONDS", str(24 * 3600)))
 BUSY_RETRY_AFTER_SECONDS = int(os.environ.get("BUSY_RETRY_AFTER_SECONDS", "30"))
+# A venue and a procedure read by a booking or a hold are kept by the process this long (0: never);
+# another process's change to them is seen within it (venues/selectors.py, `venue_and_procedure`).
+REFERENCE_CACHE_SECONDS = float(os.environ.get("REFERENCE_CACHE_SECONDS", "10"))
 
 ROOT_URLCONF = "scheduler.urls"
 WSGI_APPLICATION = "scheduler.wsgi.application"

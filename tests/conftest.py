@@ -52,6 +52,14 @@ def fresh_inquiry_numbers():
 
 
 @pytest.fixture(autouse=True)
+def fresh_reference_rows():
+    """Each test reads venues and procedures afresh (its database is new; ids are reused)."""
+    from venues import selectors
+
+    selectors.forget_kept()
+
+
+@pytest.fixture(autouse=True)
 def fresh_availability_cache():
     """Each test starts with no cached availability (the database is new; the cache may be shared)."""
     from bookings import availability_cache

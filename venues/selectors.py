@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 
@@ -54,20 +56,51 @@ VENUE_AND_PROCEDURE = (
 )
 
 
+# The rows of `venue_and_procedure` this process read lately, by codes: (read until, row).
+# Only rows naming a venue and a procedure that exist are kept (so the codes a request can make
+# up never fill it), every save or delete of a venue, a procedure or a venue's procedures
+# forgets them all (`forget_kept`, connected in VenuesConfig.ready), and another process's change
+# is seen within REFERENCE_CACHE_SECONDS. What must be exact at once is asked again by the
+# booking's own statement: whether the venue is active and takes the procedure
+# (bookings.services.CHECKS["offered"]); seats, windows and closures are never kept.
+_kept: dict[tuple[str, str], tuple[float, tuple]] = {}
+KEPT_MAX = 1000
+
+
 def venue_and_procedure(venue_code: str, procedure_code: str) -> tuple[Venue | None, Procedure | None]:
-    """The public venue and the procedure of these codes (None where unknown), in one statement:
-    on every booking and hold. Raw SQL, not querysets: two `.filter(...).first()` cost 2.5x as
-    much per call on PostgreSQL (3.3x on SQLite) as two raw statements, measured in one run of
-    bench/seat_reads.py (2026-12-01); one statement instead of two saves a round trip more."""
-    with connection.cursor() as cursor:
-        cursor.execute(VENUE_AND_PROCEDURE, [str(venue_code), str(procedure_code)])
-        row = cursor.fetchone()
+    """The public venue and the procedure of these codes (None where unknown), in one statement
+    on every booking and hold, unless this process read them in the last REFERENCE_CACHE_SECONDS:
+    a statement less for the database, the one part that does not scale out (docs/deploy.md).
+    Raw SQL, not querysets: two `.filter(...).first()` cost 2.5x as much per call on PostgreSQL
+    (3.3x on SQLite) as two raw statements, measured in one run of bench/seat_reads.py
+    (2026-12-01); one statement instead of two saves a round trip more."""
+    key = (str(venue_code), str(procedure_code))
     split = rows.width(Venue)
+    kept = _kept.get(key)
+    if kept is not None and kept[0] > time.monotonic():
+        row = kept[1]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(VENUE_AND_PROCEDURE, list(key))
+            row = cursor.fetchone()
+        seconds = settings.REFERENCE_CACHE_SECONDS
+        if seconds > 0 and row[0] is not None and row[split] is not None:
+            if len(_kept) >= KEPT_MAX:
+                _kept.clear()
+            _kept[key] = (time.monotonic() + seconds, row)
     return rows.instance(Venue, row[:split]), rows.instance(Procedure, row[split:])
 
 
+def forget_kept(**_: object) -> None:
+    """A venue, a procedure or what a venue takes changed: read them afresh."""
+    _kept.clear()
+
+
 def venue_takes(venue: Venue, procedure: Procedure) -> bool:
-    return venue.procedures.filter(pk=procedure.pk).exists()
+    """The venue is open to the public (still: `venue` may be a kept row) and takes the procedure."""
+    return Venue.procedures.through.objects.filter(
+        venue_id=venue.pk, procedure_id=procedure.pk, venue__is_active=True
+    ).exists()
 
 
 def offered_procedure_get(venue: Venue, code: str | None) -> Procedure:
