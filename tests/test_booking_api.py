@@ -443,3 +443,20 @@ def test_the_openapi_schema_describes_every_booking_endpoint_and_the_token_heade
     assert {"token", "manage_url", "reference", "start"} <= set(schemas["BookingCreated"]["properties"])
     assert {"venue", "procedure", "start", "name", "answers"} <= set(schemas["BookingRequest"]["properties"])
     assert set(schemas["RescheduleRequest"]["properties"]) == {"start"}
+
+
+def test_a_booking_s_answer_is_what_drf_itself_would_give_for_every_declared_field(api, centre):
+    """The booking serializers build their answer directly (`BookingOutputSerializer`), the
+    schema names their declared fields: both must stay the same, for the creation's answer too."""
+    from rest_framework import serializers as drf
+
+    from bookings.api import BookingCreateApi, BookingOutputSerializer
+
+    made = booked(api, email="", language="en", phone="090-1234-5678", sms_opt_in=True)
+    booking = Booking.objects.select_related("venue", "procedure").get(reference=made["reference"])
+    booking.token, booking.manage_url = made["token"], made["manage_url"]
+    for serializer in (BookingOutputSerializer, BookingCreateApi.OutputSerializer):
+        fast = serializer(booking).data
+        assert fast == drf.Serializer.to_representation(serializer(booking), booking)
+        assert list(fast) == list(serializer._declared_fields)
+    assert made == dict(BookingCreateApi.OutputSerializer(booking).data)
