@@ -853,6 +853,18 @@ def main() -> None:
         bare_server.wait_ready("/", expect=405)
         warm_up(bare_server.base, bare("1"))
         run("bare", "(d) booking, bare view", bare_server, bare("2"), **closed)
+        # At the rate (b) reached: a process's CPU per request grows as its rate falls (idle
+        # processes wake, their caches cold), so this is the like-for-like yardstick of (b).
+        rate = b.rps
+        run(
+            "bare_paced",
+            f"(d') bare view at {rate:.0f}/s",
+            bare_server,
+            bare("3"),
+            rate=rate,
+            max_requests=int(rate * args.seconds / 2),
+            **paced,
+        )
     finally:
         bare_server.stop()
 
@@ -864,6 +876,7 @@ def main() -> None:
     full, ceiling, reads, rushed = phases["booking"], phases["bare"], phases["availability"], phases["rush"]
     paired = phases["hold_then_book"]
     ratios = cpu_ratios(full.cpu_ms, ceiling.cpu_ms)
+    at_equal_rate = cpu_ratios(full.cpu_ms, phases["bare_paced"].cpu_ms)["request path"]
     mailed = emails.get("booking", {})
     report = {
         "when": datetime.now().isoformat(timespec="seconds"),
@@ -885,6 +898,7 @@ def main() -> None:
         "integrity": checks,
         "email_delays": emails,
         "cpu_ratios_to_bare_view": ratios,
+        "cpu_ratios_to_bare_view_at_equal_rate": at_equal_rate,
         "goals": {
             "booking CPU (server + postgres) <= 4x the bare view's": bool(ratios)
             and ratios["request path"]["server+postgres"] <= 4,
@@ -942,6 +956,7 @@ def main() -> None:
             )
     for key, ratio in ratios.items():
         print(f"booking CPU / bare view's, {key}: {ratio}")
+    print(f"booking CPU / bare view's at (b)'s rate (d'), request path: {at_equal_rate}")
     for key, figures in emails.items():
         print(f"confirmation e-mails, commit -> sent, {key}: {figures}")
     print(f"machine speed: sum(range(1000)) in {speed} µs (lower is faster)")
