@@ -30,7 +30,8 @@ def centre(travel, settings):
 
 
 def book(phone: str, start: str = "2026-12-14T10:00:00+09:00"):
-    body = {"venue": "kept-centre", "procedure": "record", "start": start, "name": "長野 花子", "phone": phone}
+    body = {"venue": "kept-centre", "procedure": "record", "start": start}
+    body.update(name="長野 花子", phone=phone)
     return APIClient().post("/api/v1/bookings/", {**body, "answers": ANSWERS}, format="json")
 
 
