@@ -296,6 +296,7 @@ def test_a_listener_s_pass_after_a_wake_up_sends_what_is_new_and_leaves_stuck_ro
     assert Notification.objects.get(booking=stuck).state == State.SENT
     assert len(mailoutbox) == 2
 
+
 @pytest.fixture
 def broker_down():
     """The real publish path (not eager), pointed at a port where nothing listens."""
