@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
@@ -46,19 +47,34 @@ AS_HELD = (
 
 
 @functools.cache
-def _preparers(model: type[Model], with_pk: bool) -> tuple[tuple[str, Field | None], ...]:
-    """Per column of `_insert_head`: its attribute, and the field where the value needs it."""
+def _preparers(model: type[Model], with_pk: bool) -> tuple[tuple[str, Field | None, bool], ...]:
+    """Per column of `_insert_head`: its attribute, the field where the value needs it, and
+    whether an aware datetime (or None) may go as it is (a moment the code set, not `auto_now`)."""
     _, fields = _insert_head(model, with_pk)
-    return tuple((field.attname, None if type(field) in AS_HELD else field) for field in fields)
+    return tuple(
+        (
+            field.attname,
+            None if type(field) in AS_HELD else field,
+            type(field) is models.DateTimeField and not (field.auto_now or field.auto_now_add),
+        )
+        for field in fields
+    )
 
 
 def insert_values(obj: Model) -> list[Any]:
     """The values an INSERT of `obj` sends, as `Model.save` would prepare them."""
     db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looked up once, not per field
-    return [
-        getattr(obj, attname) if field is None else field.get_db_prep_save(field.pre_save(obj, True), db)
-        for attname, field in _preparers(type(obj), obj.pk is not None)
-    ]
+    values = []
+    for attname, field, moment in _preparers(type(obj), obj.pk is not None):
+        value = getattr(obj, attname)
+        if field is not None and not (moment and (value is None or _is_aware(value))):
+            value = field.get_db_prep_save(field.pre_save(obj, True), db)
+        values.append(value)
+    return values
+
+
+def _is_aware(value: Any) -> bool:
+    return isinstance(value, datetime) and value.utcoffset() is not None
 
 
 def _insert_select(obj: Model, *, tail: str = "") -> tuple[str, list[Any]]:

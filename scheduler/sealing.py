@@ -4,6 +4,7 @@ encrypted and authenticated with a key derived from SECRET_KEY (Fernet: AES-128-
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -11,7 +12,13 @@ from django.conf import settings
 
 
 def _fernet() -> Fernet:
-    key = hashlib.sha256(b"nagano-counter:sealing\0" + settings.SECRET_KEY.encode()).digest()
+    return _fernet_of(settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_of(secret_key: str) -> Fernet:
+    """Derived once per key, not on every booking (a test may change SECRET_KEY: keyed by it)."""
+    key = hashlib.sha256(b"nagano-counter:sealing\0" + secret_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
