@@ -23,7 +23,10 @@ What it does, all on this machine (127.0.0.1 only; every loop is bounded in coun
        hold+book pair is one unit of its req/s, latency and CPU figures (CPU per booking made),
        with each step's own p50/p95/p99 beside;
 3. starts `bench/bare_app.py` (one conditional UPDATE + one INSERT, no framework) under the very
-   same gunicorn settings and runs (b) against it: the write path's ceiling;
+   same gunicorn settings and runs (b) against it: the write path's ceiling (d); then (d'), the
+   same paced at the rate (b) reached, since a process's CPU per request grows as its rate falls
+   (it sleeps between requests and wakes with cold caches): the ratios at that equal rate are
+   printed beside the issue's, which divide (b) by (d);
 4. checks the database: no slot above its capacity, every counter (`Slot.taken`) equal to the
    seat-holding bookings plus the live holds covering it, every hold `used` by a booking of its
    own time;
@@ -796,6 +799,19 @@ def main() -> None:
         phases[key] = phase
         return phase
 
+    def run_paced(key: str, name: str, server: Gunicorn, make: Callable, rate: float) -> Phase:
+        """A phase paced (open loop) at `rate` requests a second, for half the closed phases' time."""
+        return run(
+            key,
+            f"{name} at {rate:.0f}/s",
+            server,
+            make,
+            rate=rate,
+            max_requests=int(rate * args.seconds / 2),
+            clients=args.clients,
+            max_seconds=args.seconds / 2,
+        )
+
     def warm_up(base: str, make: Callable, **options) -> None:
         asyncio.run(drive("warm-up", base, make, clients=8, max_requests=200, max_seconds=10, **options))
 
@@ -809,27 +825,8 @@ def main() -> None:
         a = run("availability", "(a) availability, 30 days", app, availability, **closed)
         b = run("booking", "(b) booking, full stack", app, booking("9"), **closed)
         # The same loads at half the rate each reached: latency when the server is not saturated.
-        paced = {"clients": args.clients, "max_seconds": args.seconds / 2}
-        rate = a.rps / 2
-        run(
-            "availability_paced",
-            f"(a') availability at {rate:.0f}/s",
-            app,
-            availability,
-            rate=rate,
-            max_requests=int(rate * args.seconds / 2),
-            **paced,
-        )
-        rate = b.rps / 2
-        run(
-            "booking_paced",
-            f"(b') booking at {rate:.0f}/s",
-            app,
-            booking("5"),
-            rate=rate,
-            max_requests=int(rate * args.seconds / 2),
-            **paced,
-        )
+        run_paced("availability_paced", "(a') availability", app, availability, a.rps / 2)
+        run_paced("booking_paced", "(b') booking", app, booking("5"), b.rps / 2)
         run(
             "rush",
             f"(c) rush: {args.rush} clients, {len(rush)} seats",
@@ -855,16 +852,7 @@ def main() -> None:
         run("bare", "(d) booking, bare view", bare_server, bare("2"), **closed)
         # At the rate (b) reached: a process's CPU per request grows as its rate falls (idle
         # processes wake, their caches cold), so this is the like-for-like yardstick of (b).
-        rate = b.rps
-        run(
-            "bare_paced",
-            f"(d') bare view at {rate:.0f}/s",
-            bare_server,
-            bare("3"),
-            rate=rate,
-            max_requests=int(rate * args.seconds / 2),
-            **paced,
-        )
+        run_paced("bare_paced", "(d') bare view", bare_server, bare("3"), b.rps)
     finally:
         bare_server.stop()
 
