@@ -121,8 +121,12 @@ CHECKS = {
 # PostgreSQL: the new booking's id, drawn in the same statement, so that the booking and its rows
 # can be written in one statement after it (`seats.seats_take_writing`). A booking refused
 # afterwards leaves a gap in the ids, nothing else. A subquery: drawn once, however many rows.
-NEXT_BOOKING_ID = "(SELECT nextval(pg_get_serial_sequence('bookings_booking', 'id')))"
-CHECKS_DRAWING_ID = {**CHECKS, "next_id": NEXT_BOOKING_ID}
+# The sequence by its name, `'…'::regclass` (resolved when the statement is prepared), the name
+# PostgreSQL gave it with the table (tests/test_booking_statements.py checks that it still has
+# it): `pg_get_serial_sequence()` in the statement is a stable function, which a prepared plan
+# ran, with its catalogue look-ups, on every booking.
+BOOKING_ID_SEQUENCE = f"{Booking._meta.db_table}_id_seq"
+CHECKS_DRAWING_ID = {**CHECKS, "next_id": f"(SELECT nextval('{BOOKING_ID_SEQUENCE}'::regclass))"}
 OFFERED_AND_DUPLICATE = "SELECT " + ", ".join(f"{sql}\n    AS {name}" for name, sql in CHECKS.items())
 
 

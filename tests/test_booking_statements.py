@@ -160,3 +160,13 @@ def test_a_booking_written_in_one_statement_holds_what_the_orm_would_have_writte
         assert columns(model, at_once) == columns(model, by_orm), model.__name__
     first, second = (Notification.objects.get(booking=b) for b in (at_once, by_orm))
     assert first.subject.replace(at_once.reference, "?") == second.subject.replace(by_orm.reference, "?")
+
+
+@postgres_only
+def test_the_booking_id_sequence_is_the_one_the_booking_statement_names():
+    """The booking's read draws the id from `services.BOOKING_ID_SEQUENCE` by name: the name the
+    table's own id sequence has (a renamed table keeps its old sequence name)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Booking._meta.db_table])
+        (sequence,) = cursor.fetchone()
+    assert sequence.split(".")[-1].strip('"') == services.BOOKING_ID_SEQUENCE
