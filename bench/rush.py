@@ -715,6 +715,7 @@ def main() -> None:
         if ceiling.rps
         else None,
         "bench_wall_seconds": round(time.perf_counter() - clock_started, 1),
+        "python_speed_us": load.python_speed_us(),  # figures of two runs compare when this does
     }
     report["goals"] = {
         "the eve shows nothing of the new day and refuses it": eve_shown == 0
@@ -800,6 +801,7 @@ def print_report(report: dict, ceiling: load.Phase, out: Path) -> None:
     print(f"residents: {report['outcomes']}, at most {report['holds_per_resident_max']} holds each")
     print(f"CPU ms per request, rush: {report['cpu_ms_per_request']}")
     print(f"CPU ms per request, bare view: {ceiling.cpu_ms}")
+    print(f"machine speed: sum(range(1000)) in {report['python_speed_us']} µs (lower is faster)")
     for goal, met in report["goals"].items():
         print(f"  [{'x' if met else ' '}] {goal}")
     print(f"saved {out.relative_to(ROOT)} (bench took {report['bench_wall_seconds']} s)")
