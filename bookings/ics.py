@@ -40,15 +40,6 @@ def booking_ics(booking: Booking, *, sequence: int | None = None) -> bytes:
     status changes (`sequence` when the caller read it already: the outbox reads it per batch)."""
     language = "en" if (booking.language or "ja").startswith("en") else "ja"
     with translation.override(language):
-        host = urlsplit(settings.SITE_URL).hostname or "localhost"
-        lines = [
-            _("予約番号: %(reference)s") % {"reference": booking.reference},
-            "",
-            _("持ち物"),
-            *[f"- {item}" for item in what_to_bring(booking.procedure.code)],
-            "",
-            _("予約の確認・変更・取消: %(url)s") % {"url": lookup_url()},
-        ]
         # icalendar's order: its canonical order for each component, then the other names sorted.
         properties = [
             ("BEGIN", "VCALENDAR"),
@@ -57,13 +48,13 @@ def booking_ics(booking: Booking, *, sequence: int | None = None) -> bytes:
             ("CALSCALE", "GREGORIAN"),
             ("METHOD", "PUBLISH"),
             ("BEGIN", "VEVENT"),
-            ("SUMMARY", _text(f"{booking.procedure.display_name} — {booking.venue.display_name}")),
+            ("SUMMARY", _text(summary(booking))),
             ("DTSTART", _utc(booking.start)),
             ("DTEND", _utc(booking.end)),
             ("DTSTAMP", _utc(clock.now())),
-            ("UID", _text(f"{booking.reference}@{host}")),
+            ("UID", _text(uid(booking))),
             ("SEQUENCE", str(booking.events.count() if sequence is None else sequence)),
-            ("DESCRIPTION", _text("\n".join(str(line) for line in lines))),
+            ("DESCRIPTION", _text(description(booking))),
             ("LOCATION", _text(_location(booking))),
             ("STATUS", "CONFIRMED" if booking.is_active else "CANCELLED"),
             ("URL", lookup_url()),
@@ -71,6 +62,27 @@ def booking_ics(booking: Booking, *, sequence: int | None = None) -> bytes:
             ("END", "VCALENDAR"),
         ]
     return "".join(_folded(f"{name}:{value}") + "\r\n" for name, value in properties).encode()
+
+
+def uid(booking: Booking) -> str:
+    return f"{booking.reference}@{urlsplit(settings.SITE_URL).hostname or 'localhost'}"
+
+
+def summary(booking: Booking) -> str:
+    return f"{booking.procedure.display_name} — {booking.venue.display_name}"
+
+
+def description(booking: Booking) -> str:
+    """The reference, what to bring and where to change the booking (in the active language)."""
+    lines = [
+        _("予約番号: %(reference)s") % {"reference": booking.reference},
+        "",
+        _("持ち物"),
+        *[f"- {item}" for item in what_to_bring(booking.procedure.code)],
+        "",
+        _("予約の確認・変更・取消: %(url)s") % {"url": lookup_url()},
+    ]
+    return "\n".join(str(line) for line in lines)
 
 
 def _text(value: str) -> str:
