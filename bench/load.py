@@ -602,6 +602,31 @@ def python_speed_us() -> float:
 # --- The run --------------------------------------------------------------------------------
 
 
+def bench_environment(*, database_url: str, redis_url: str, now: str, **more: str) -> dict[str, str]:
+    """The app's environment in every bench (this one, rush.py, one_worker.py): production
+    settings on this machine, the clock pinned, no mail sent, and the fair-share limits set beyond
+    any client's reach (every client comes from 127.0.0.1, the limits would refuse the load itself;
+    their cost stays in the measure: they are still counted)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "BARE_DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CLOCK_NOW": now,
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": HOST,
+        "SECRET_KEY": "bench-only-" + "x" * 40,
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "LOG_LEVEL": "ERROR",  # not a line per 409; a 500 is still logged
+        "ACCESS_LOG": "0",  # gunicorn.conf.py: no line per request, no worker recycling mid-run
+        "GUNICORN_MAX_REQUESTS": "0",
+        "THROTTLE_RATES": "hold=1000000/hour,booking=1000000/hour,lookup=1000000/hour,manage=1000000/hour",
+        "PERSON_ACTIVE_BOOKINGS_MAX": "1000000",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **more,
+    }
+
+
 def cpu_ratios(booked: dict, bare: dict) -> dict:
     """Phase (b)'s CPU per booking against the bare view's: the request path (web server and its
     database work), and with the outbox listener's work for the booking's e-mail added."""
@@ -646,25 +671,7 @@ def main() -> None:
     if not args.database_url.startswith(("postgres://postgres@127.0.0.1", "postgresql://postgres@127.0.0.1")):
         raise SystemExit("the bench only runs against PostgreSQL on 127.0.0.1")
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CLOCK_NOW": CLOCK_NOW,
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": HOST,
-        "SECRET_KEY": "bench-only-" + "x" * 40,
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # the bench sends no mail
-        "LOG_LEVEL": "ERROR",
-        "ACCESS_LOG": "0",  # gunicorn.conf.py: no line per request, no worker recycling mid-run
-        "GUNICORN_MAX_REQUESTS": "0",
-        # All clients come from 127.0.0.1: the fair-share limits would refuse the load itself.
-        # Their cost stays in the measure (the limits are counted, at a rate no client reaches).
-        "THROTTLE_RATES": "hold=1000000/hour,booking=1000000/hour,lookup=1000000/hour,manage=1000000/hour",
-        "PERSON_ACTIVE_BOOKINGS_MAX": "1000000",
-        "BARE_DATABASE_URL": args.database_url,
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = bench_environment(database_url=args.database_url, redis_url=args.redis_url, now=CLOCK_NOW)
     print(f"setting up {args.database_url} …", flush=True)
     fresh_database(args.database_url)
     manage(env, "migrate", "--noinput")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -40,26 +39,8 @@ import load  # bench/load.py: its CPU readings and settings
 
 PORT = 18099
 DATABASE = "postgres://postgres@127.0.0.1:5432/scheduler_bench_load"
+REDIS = "redis://127.0.0.1:6379/11"
 APP, BARE = "scheduler.wsgi:application", "bare_app:application"
-
-
-def environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": DATABASE,
-        "BARE_DATABASE_URL": DATABASE,
-        "REDIS_URL": "redis://127.0.0.1:6379/11",
-        "CLOCK_NOW": load.CLOCK_NOW,
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECRET_KEY": "bench-only-" + "x" * 40,
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "LOG_LEVEL": "ERROR",
-        "ACCESS_LOG": "0",
-        "GUNICORN_MAX_REQUESTS": "0",
-        "THROTTLE_RATES": "hold=1000000/hour,booking=1000000/hour,lookup=1000000/hour,manage=1000000/hour",
-        "PERSON_ACTIVE_BOOKINGS_MAX": "1000000",
-    }
 
 
 def seats() -> list[tuple[int, str]]:
@@ -92,7 +73,7 @@ def one_round(checkout: Path, app: str, requests: int, free: list[tuple[int, str
             "--log-level",
             "error",
         ],
-        env=environment(),
+        env=load.bench_environment(database_url=DATABASE, redis_url=REDIS, now=load.CLOCK_NOW),
     )
     try:
         for _ in range(100):

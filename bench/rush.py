@@ -66,7 +66,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load  # bench/load.py: its raw client, its gunicorn and database set-up, its checks
 from load import (
     FAILURES,
-    HOST,
     RESULTS,
     ROOT,
     SEAT_HOLDING,
@@ -478,25 +477,13 @@ def main() -> None:
         raise SystemExit("the rush uses its own database only (scheduler_rush…)")
 
     server = SimpleNamespace(workers=args.workers, worker_class="gthread", threads=args.threads)
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CLOCK_NOW": ROLL_AT,
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": HOST,
-        "SECRET_KEY": secrets.token_urlsafe(48),  # 64 random characters
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",  # the bench sends no mail
-        "LOG_LEVEL": "ERROR",  # not a line per 409; a 500 is still logged
-        "ACCESS_LOG": "0",  # gunicorn.conf.py: no line per request
-        # Every resident comes from 127.0.0.1: the fair-share limits would refuse the rush itself.
-        # Their cost stays in the measure (counted, at a rate nobody reaches).
-        "THROTTLE_RATES": "hold=1000000/hour,booking=1000000/hour,lookup=1000000/hour,manage=1000000/hour",
-        "CHALLENGE_SOFT_LIMIT": "off",
-        "PERSON_ACTIVE_BOOKINGS_MAX": "1000000",
-        "BARE_DATABASE_URL": args.database_url,
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = load.bench_environment(
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        now=ROLL_AT,
+        SECRET_KEY=secrets.token_urlsafe(48),  # 64 random characters
+        CHALLENGE_SOFT_LIMIT="off",
+    )
     clock_started = time.perf_counter()
     print(f"setting up {args.database_url} …", flush=True)
     fresh_database(args.database_url)

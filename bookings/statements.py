@@ -61,7 +61,7 @@ def _preparers(model: type[Model], with_pk: bool) -> tuple[tuple[str, Field | No
     )
 
 
-def insert_values(obj: Model) -> list[Any]:
+def _insert_values(obj: Model) -> list[Any]:
     """The values an INSERT of `obj` sends, as `Model.save` would prepare them."""
     db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looked up once, not per field
     values = []
@@ -81,7 +81,7 @@ def _insert_select(obj: Model, *, tail: str = "") -> tuple[str, list[Any]]:
     """`INSERT INTO table (…) SELECT … {tail} RETURNING id` of one unsaved instance, every value
     cast to its column's type (a bare parameter in a SELECT list would be read as text)."""
     head, _ = _insert_head(type(obj), obj.pk is not None)
-    return f"{head}{tail} RETURNING id", insert_values(obj)
+    return f"{head}{tail} RETURNING id", _insert_values(obj)
 
 
 def gated_inserts(

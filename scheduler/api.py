@@ -1,6 +1,8 @@
 """Pieces shared by the API views of both apps."""
 
 import copy
+import functools
+from typing import Any
 
 from rest_framework import serializers
 
@@ -20,6 +22,31 @@ class Serializer(serializers.Serializer):
             name: copy.deepcopy(field) if _holds_fields(field) else _shallow(field)
             for name, field in self._declared_fields.items()
         }
+
+
+class PlainOutputSerializer(Serializer):
+    """An output serializer of plain fields (no nested serializer, no `source="*"`) whose answer
+    is read through its declared fields themselves: DRF binds a copy of each field to each answer
+    and walks them twice, a tenth of a booking's Python time. The answer is DRF's own
+    (tests/test_booking_api.py compares the two); the schema is still the declared fields'."""
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        answer = {}
+        for name, path, field in _reading_plan(type(self)):
+            value = instance
+            for attribute in path:
+                value = getattr(value, attribute)
+            answer[name] = None if value is None else field.to_representation(value)
+        return answer
+
+
+@functools.cache
+def _reading_plan(serializer: type[Serializer]) -> tuple[tuple[str, tuple[str, ...], Any], ...]:
+    """Per declared field: its name, where its value is read (`source`), and the field."""
+    return tuple(
+        (name, tuple((field.source or name).split(".")), field)
+        for name, field in serializer._declared_fields.items()
+    )
 
 
 def _holds_fields(field: serializers.Field) -> bool:
