@@ -5,6 +5,12 @@ checkouts (or the app and the bare view) taken in turns (not a test: run it by h
     .venv/bin/python bench/one_worker.py --before /tmp/before            # 5 rounds of 500 bookings
     .venv/bin/python bench/one_worker.py --bare                          # the app against bench/bare_app.py
 
+A change of schema needs the before side on a database of its own, a copy made before migrating:
+
+    createdb -h 127.0.0.1 -U postgres -T scheduler_bench_load scheduler_bench_before
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/scheduler_bench_load .venv/bin/python manage.py migrate
+    .venv/bin/python bench/one_worker.py --before /tmp/before --before-database scheduler_bench_before
+
 Why: absolute CPU figures here swing by up to 2× within minutes (a run of bench/load.py gave a
 booking 2.9 ms of server CPU, the next one 4.4 ms, the bare view 0.53 and 0.64), and a closed-loop
 run on two cores measures the processes' contention as much as their code. Taken in turns, one
@@ -43,8 +49,8 @@ REDIS = "redis://127.0.0.1:6379/11"
 APP, BARE = "scheduler.wsgi:application", "bare_app:application"
 
 
-def seats() -> list[tuple[int, str]]:
-    with psycopg.connect(DATABASE, autocommit=True) as conn:
+def seats(database: str = DATABASE) -> list[tuple[int, str]]:
+    with psycopg.connect(database, autocommit=True) as conn:
         conn.execute(
             "UPDATE bookings_slot SET capacity = 30000 FROM venues_venue v "
             "WHERE v.id = bookings_slot.venue_id AND v.code = 'toshin-centre' AND date >= '2026-12-03'"
@@ -57,7 +63,9 @@ def seats() -> list[tuple[int, str]]:
     return [(slot, start.astimezone(japan).isoformat()) for slot, start in rows]
 
 
-def one_round(checkout: Path, app: str, requests: int, free: list[tuple[int, str]]) -> tuple[float, float]:
+def one_round(
+    checkout: Path, app: str, requests: int, free: list[tuple[int, str]], database: str = DATABASE
+) -> tuple[float, float]:
     """(worker CPU ms, PostgreSQL CPU ms) per booking."""
     chdir = checkout / "bench" if app == BARE else checkout
     server = subprocess.Popen(  # our own gunicorn, on 127.0.0.1
@@ -73,7 +81,7 @@ def one_round(checkout: Path, app: str, requests: int, free: list[tuple[int, str
             "--log-level",
             "error",
         ],
-        env=load.bench_environment(database_url=DATABASE, redis_url=REDIS, now=load.CLOCK_NOW),
+        env=load.bench_environment(database_url=database, redis_url=REDIS, now=load.CLOCK_NOW),
     )
     try:
         for _ in range(100):
@@ -139,23 +147,31 @@ def main() -> None:
     side = parser.add_mutually_exclusive_group(required=True)
     side.add_argument("--before", type=Path, help="a checkout to compare this one with (git worktree)")
     side.add_argument("--bare", action="store_true", help="compare the app with bench/bare_app.py")
+    parser.add_argument(
+        "--before-database", help="the before side's database (a copy, for a change of schema), by name"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
+    before_database = (
+        DATABASE.rsplit("/", 1)[0] + "/" + args.before_database if args.before_database else DATABASE
+    )
     free = seats()
+    if before_database != DATABASE and seats(before_database) != free:
+        raise SystemExit("the two databases differ in their seats: copy the before database again")
     # The second side over the first: after / before, or the app / the bare view.
     sides = (
-        [("before", args.before, APP), ("after", ROOT, APP)]
+        [("before", args.before, APP, before_database), ("after", ROOT, APP, DATABASE)]
         if args.before
         else [
-            ("bare", ROOT, BARE),
-            ("app", ROOT, APP),
+            ("bare", ROOT, BARE, DATABASE),
+            ("app", ROOT, APP, DATABASE),
         ]
     )
-    figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in sides}
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _, _ in sides}
     for round_number in range(1, args.rounds + 1):
-        for name, checkout, app in sides:
-            worker, postgres = one_round(checkout, app, args.requests, free)
+        for name, checkout, app, database in sides:
+            worker, postgres = one_round(checkout, app, args.requests, free, database)
             figures[name].append((worker, postgres))
             print(
                 f"round {round_number} {name:<7} web {worker:6.2f} ms  postgres {postgres:5.2f} ms",

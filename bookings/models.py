@@ -64,10 +64,10 @@ class Booking(models.Model):
         STAFF = "staff", _("職員")
         WALK_IN = "walk_in", _("当日受付")
 
-    reference = models.CharField(_("予約番号"), max_length=8, unique=True)
+    reference = models.CharField(_("予約番号"), max_length=8)  # unique: Meta.constraints
     token_hash = models.CharField(max_length=64, editable=False)
-    venue = models.ForeignKey(
-        Venue, verbose_name=_("会場"), on_delete=models.PROTECT, related_name="bookings"
+    venue = models.ForeignKey(  # looked up through booking_venue_start, which leads with it
+        Venue, verbose_name=_("会場"), on_delete=models.PROTECT, related_name="bookings", db_index=False
     )
     procedure = models.ForeignKey(
         Procedure, verbose_name=_("手続"), on_delete=models.PROTECT, related_name="bookings"
@@ -95,7 +95,12 @@ class Booking(models.Model):
         ordering = ["start", "id"]
         verbose_name = _("予約")
         verbose_name_plural = _("予約")
+        # Every index is paid for by every booking written (bench/load.py): only those a query
+        # reads. A unique `reference` as a constraint, not `unique=True`, which on PostgreSQL adds
+        # a second index for LIKE that no query uses; lookups by phone or email are of active
+        # bookings, read through the two partial unique indexes below.
         constraints = [
+            models.UniqueConstraint(fields=["reference"], name="booking_reference_unique"),
             # One active booking per person and procedure, guarded by the database itself. The
             # contact first: the per-person cap of every booking counts a person's active bookings
             # of all procedures through the same index (with the procedure first, that count read
@@ -114,8 +119,6 @@ class Booking(models.Model):
         indexes = [
             models.Index(fields=["venue", "start"], name="booking_venue_start"),
             models.Index(fields=["status", "start"], name="booking_status_start"),
-            models.Index(fields=["phone"], name="booking_phone"),
-            models.Index(fields=["email"], name="booking_email"),
         ]
 
     def __str__(self) -> str:
@@ -201,19 +204,22 @@ class BookingEvent(models.Model):
     at = models.DateTimeField(_("日時"))
     from_status = models.CharField(_("変更前"), max_length=20, blank=True)
     to_status = models.CharField(_("変更後"), max_length=20)
-    actor = models.ForeignKey(
+    actor = models.ForeignKey(  # indexed where set (staff): event_actor
         "auth.User",
         verbose_name=_("実施者"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     actor_kind = models.CharField(_("実施者の種別"), max_length=10, default="resident")
     note = models.CharField(_("メモ"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
+        # A resident's own changes have no actor: only staff's need an entry in it.
+        indexes = [models.Index(fields=["actor"], name="event_actor", condition=Q(actor__isnull=False))]
         verbose_name = _("予約の履歴")
         verbose_name_plural = _("予約の履歴")
 
@@ -248,13 +254,18 @@ class Notification(models.Model):
         Booking, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
     # A waiting list's offer is told before any booking exists (kind `waitlist_offer`).
-    waitlist_entry = models.ForeignKey(
-        "WaitlistEntry", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    waitlist_entry = models.ForeignKey(  # indexed where set: notification_waitlist_entry
+        "WaitlistEntry",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     kind = models.CharField(_("種類"), max_length=20, choices=Kind.choices)
     # An SMS row (bookings/sms.py) is a second row of the same event: `to_address` is the number.
     channel = models.CharField(_("経路"), max_length=5, choices=Channel.choices, default=Channel.EMAIL)
-    dedupe_key = models.CharField(max_length=80, unique=True)
+    dedupe_key = models.CharField(max_length=80)  # unique: Meta.constraints (no LIKE index)
     to_address = models.CharField(_("宛先"), max_length=254, blank=True)
     language = models.CharField(_("言語"), max_length=5, default="ja")
     subject = models.CharField(_("件名"), max_length=200, blank=True)
@@ -281,9 +292,16 @@ class Notification(models.Model):
         # marking dead) the entries of rows that have moved on, where a bitmap scan of an index
         # on (state, next_attempt_at) visited every such row's page on every claim until the next
         # vacuum (bench/load.py: the listener's claims grew to 0.3-1 ms under a booking load).
+        constraints = [models.UniqueConstraint(fields=["dedupe_key"], name="notification_dedupe_key_unique")]
         indexes = [
             models.Index(
                 fields=["next_attempt_at", "id"], name="notification_pending", condition=Q(state="pending")
+            ),
+            # Only a waiting list's rows have one: the other rows need no entry in it.
+            models.Index(
+                fields=["waitlist_entry"],
+                name="notification_waitlist_entry",
+                condition=Q(waitlist_entry__isnull=False),
             ),
             models.Index(fields=["claimed_at"], name="notification_sending", condition=Q(state="sending")),
         ]
