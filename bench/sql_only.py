@@ -151,9 +151,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--database", default="scheduler_bench_load", help="by name, on 127.0.0.1")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--count", type=int, default=1000, help="transactions of each side per round")
     args = parser.parse_args()
+    global DATABASE
+    DATABASE = DATABASE.rsplit("/", 1)[0] + "/" + args.database
     with psycopg.connect(DATABASE, autocommit=True) as conn:
         conn.execute(
             "UPDATE bookings_slot SET capacity = 30000 FROM venues_venue v "
