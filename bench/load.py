@@ -602,6 +602,11 @@ def python_speed_us() -> float:
 # --- The run --------------------------------------------------------------------------------
 
 
+def bench_database(name: str = "scheduler_bench_load") -> str:
+    """The URL of a bench database on this machine's PostgreSQL, by name."""
+    return f"postgres://postgres@{HOST}:5432/{name}"
+
+
 def bench_environment(*, database_url: str, redis_url: str, now: str, **more: str) -> dict[str, str]:
     """The app's environment in every bench (this one, rush.py, one_worker.py): production
     settings on this machine, the clock pinned, no mail sent, and the fair-share limits set beyond
@@ -652,7 +657,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/scheduler_bench_load")
+    parser.add_argument("--database-url", default=bench_database())
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11", help="'' for none (eager tasks)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import load  # bench/load.py: its CPU readings and settings
 
 PORT = 18099
-DATABASE = "postgres://postgres@127.0.0.1:5432/scheduler_bench_load"
+DATABASE = load.bench_database()
 REDIS = "redis://127.0.0.1:6379/11"
 APP, BARE = "scheduler.wsgi:application", "bare_app:application"
 
@@ -153,9 +153,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
-    before_database = (
-        DATABASE.rsplit("/", 1)[0] + "/" + args.before_database if args.before_database else DATABASE
-    )
+    before_database = load.bench_database(args.before_database) if args.before_database else DATABASE
     free = seats()
     if before_database != DATABASE and seats(before_database) != free:
         raise SystemExit("the two databases differ in their seats: copy the before database again")

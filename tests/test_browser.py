@@ -451,23 +451,6 @@ def test_past_the_soft_limit_the_check_solves_itself_in_the_browser_and_the_chos
     settings.CHALLENGE_SOFT_LIMIT = 0  # this browser's address is past it from the first hold
     settings.CHALLENGE_COST, settings.CHALLENGE_MAX_COUNTER = 200, 100
     page = phone.page
-    to_the_koban_times(phone)
-    with phone.answered_with(403):
-        page.get_by_role("button", name=re.compile(r"^9:00")).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("操作の確認")
-    # The site's own widget fetches a challenge, its worker solves it, and the form goes on alone.
-    expect(page.get_by_role("heading", level=1)).to_have_text("連絡先を入力してください", timeout=30_000)
-    expect(page.locator(".hold-note")).to_have_text("選んだ時間の席を 9:10 まで確保しています。")
-    assert koban_slot(at_jst(MONDAY, 9, 0)).taken == 1
-    phone.shot("contact-after-check")
-
-
-def test_the_check_solves_itself_even_when_the_site_script_arrives_after_the_challenge(
-    phone, december, settings
-):
-    settings.CHALLENGE_SOFT_LIMIT = 0
-    settings.CHALLENGE_COST, settings.CHALLENGE_MAX_COUNTER = 200, 100
-    page = phone.page
 
     def late(route):  # a slow network: the widget has its challenge before the site's script runs
         page.wait_for_timeout(1_500)
@@ -477,8 +460,12 @@ def test_the_check_solves_itself_even_when_the_site_script_arrives_after_the_cha
     to_the_koban_times(phone)
     with phone.answered_with(403):
         page.get_by_role("button", name=re.compile(r"^9:00")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("操作の確認")
+    # The site's own widget fetches a challenge, its worker solves it, and the form goes on alone.
     expect(page.get_by_role("heading", level=1)).to_have_text("連絡先を入力してください", timeout=30_000)
+    expect(page.locator(".hold-note")).to_have_text("選んだ時間の席を 9:10 まで確保しています。")
     assert koban_slot(at_jst(MONDAY, 9, 0)).taken == 1
+    phone.shot("contact-after-check")
 
 
 def test_a_contact_form_with_several_mistakes_lists_them_all_in_a_focused_summary_then_books(phone, december):
