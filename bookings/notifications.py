@@ -28,7 +28,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -493,10 +493,13 @@ def _claim_due(now: datetime, *, limit: int, stuck: bool = False) -> list[int]:
 
 def _send_claimed(notification: Notification, now: datetime) -> Outcome:
     """Render and send a row this caller has claimed, and record how it went."""
-    mine = Notification.objects.filter(pk=notification.pk, state=State.SENDING, claimed_at=now)
+
+    def mine() -> QuerySet[Notification]:  # built only off the sent path (a queryset per message)
+        return Notification.objects.filter(pk=notification.pk, state=State.SENDING, claimed_at=now)
+
     reason = _skip_reason(notification)
     if reason:
-        mine.update(state=State.SKIPPED, last_error=reason, next_attempt_at=None, token_sealed="")
+        mine().update(state=State.SKIPPED, last_error=reason, next_attempt_at=None, token_sealed="")
         return Outcome("skipped")
     try:
         if notification.channel == Notification.Channel.SMS:
@@ -514,7 +517,7 @@ def _send_claimed(notification: Notification, now: datetime) -> Outcome:
                 notification.attempts,
                 detail,
             )
-            mine.update(state=State.FAILED, last_error=detail, next_attempt_at=None, token_sealed="")
+            mine().update(state=State.FAILED, last_error=detail, next_attempt_at=None, token_sealed="")
             return Outcome("failed")
         retry_at = now + retry_delay(notification.attempts)
         logger.warning(
@@ -524,7 +527,7 @@ def _send_claimed(notification: Notification, now: datetime) -> Outcome:
             detail,
             retry_at.isoformat(),
         )
-        mine.update(state=State.PENDING, last_error=detail, next_attempt_at=retry_at)
+        mine().update(state=State.PENDING, last_error=detail, next_attempt_at=retry_at)
         return Outcome("retry", retry_at)
     _mark_sent(notification.pk, claimed_at=now, sent_at=clock.now())
     return Outcome("sent")
